@@ -1,0 +1,94 @@
+/**
+ * What the HTTP API and the CLI see of the running engine. The API depends on this
+ * interface only, so it can be tested with a fake controller.
+ */
+import type { Decision, Instance } from '../core/types.js'
+
+/** A metric of a group as shown to people: the group value and each instance's. */
+export interface MetricView {
+  /** The group-level number (total where the source has one, otherwise the mean). */
+  value?: number
+  perInstance: Record<string, number>
+  missing: string[]
+  at: number
+}
+
+/** A scaling operation in flight. */
+export interface OperationView {
+  id: number
+  from: number
+  to: number
+  startedAt: number
+  reason: string
+}
+
+export interface GroupView {
+  name: string
+  min: number
+  max: number
+  desired: number
+  ready: number
+  instances: Instance[]
+  metrics: Record<string, MetricView>
+  lastDecision?: DecisionRecord
+  /** Epoch ms until which metric-driven scaling waits (absent when not cooling down). */
+  cooldownUntil?: number
+  operation?: OperationView
+  target: string
+  /** The router's listen address, when the group is routed. */
+  route?: string
+  /** Decisions are computed and logged but the target is never touched. */
+  shadow: boolean
+  /** Something a person should know (crash loop, source errors). */
+  message?: string
+}
+
+/** How a decision came about. */
+export type Trigger = 'auto' | 'manual' | 'bounds' | 'recovery'
+
+/**
+ * What happened with a decision:
+ * - `applied`: the target was scaled
+ * - `held`: no change was needed or allowed
+ * - `failed`: the target refused or broke; `error` says how
+ * - `shadow`: a shadow group would have scaled
+ */
+export type Outcome = 'applied' | 'held' | 'failed' | 'shadow'
+
+export interface DecisionRecord extends Decision {
+  id: number
+  group: string
+  at: number
+  trigger: Trigger
+  outcome: Outcome
+  /** Manual scaling that skipped the cooldown says so. */
+  forced?: boolean
+  error?: string
+  /** How long the operation took, once done. */
+  durationMs?: number
+}
+
+/** A manual scale request: exactly one of `to` or `by`. */
+export interface ScaleRequest {
+  to?: number
+  by?: number
+  /** Skip the cooldown (bounds still apply). */
+  force?: boolean
+  /** Resolve only when the new size is ready (or the operation failed). */
+  wait?: boolean
+  reason?: string
+}
+
+export interface Controller {
+  listGroups(): GroupView[]
+  /** Throws NotFoundError for an unknown group. */
+  getGroup(name: string): GroupView
+  /** Manual scaling: bounds apply; the cooldown applies unless `force`. */
+  scale(name: string, request: ScaleRequest): Promise<DecisionRecord>
+  /** One evaluation now (observe → decide → act), as the loop would do it. */
+  auto(name: string): Promise<DecisionRecord>
+  /** Newest first. */
+  decisions(name: string, options?: { limit?: number }): DecisionRecord[]
+  /** Prometheus exposition of Tide's own metrics. */
+  prometheus(): Promise<{ contentType: string; body: string }>
+}
