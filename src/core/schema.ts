@@ -7,10 +7,11 @@ import { parseDuration } from './duration.js'
 
 /**
  * A duration: `"250ms"`, `"30s"`, `"5m"`, `"1h30m"`, or a number of seconds. Parses to milliseconds.
- * @example duration().default('30s')
+ * Pass the default as text: it goes through the same parsing (zod's `.default()` would skip it).
+ * @example duration('30s')   // optional, 30000 when absent
  */
-export function duration() {
-  return z
+export function duration(defaultValue?: string) {
+  const schema = z
     .union([z.string(), z.number()])
     .transform((value, ctx) => {
       const ms = parseDuration(value)
@@ -24,6 +25,7 @@ export function duration() {
       return ms
     })
     .meta({ description: 'A duration: "500ms", "30s", "5m", "1h", or a number of seconds.' })
+  return defaultValue === undefined ? schema : schema.prefault(defaultValue)
 }
 
 const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/
