@@ -1,6 +1,13 @@
 /**
- * Config loading (stub: being written by the engine work; signatures are final).
+ * Config: one YAML file, validated with every problem reported at once.
+ * See docs/config.md (generated from the schemas by scripts/gen-config-docs.ts).
  */
+import { z } from 'zod'
+import { configSchema } from './schema.js'
+
+export { effectiveSources, formatPath, type LoadedConfig, loadConfigFile, parseConfig, parseConfigText } from './load.js'
+export { type Config, type ConfigInput, configSchema, type GroupConfig, groupSchema } from './schema.js'
+
 export interface ApiConfig {
   /** host:port, default 127.0.0.1:7070 */
   listen: string
@@ -8,12 +15,11 @@ export interface ApiConfig {
   token?: string
 }
 
-/** Loads, interpolates and validates a YAML config file; throws ConfigError listing every problem. */
-export async function loadConfigFile(_path: string): Promise<unknown> {
-  throw new Error('not implemented yet')
-}
-
-/** The JSON Schema of the config file, for editors. */
+/** The JSON Schema of the config file (what a user writes), for editors. */
 export function configJsonSchema(): object {
-  return {}
+  return {
+    ...z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }),
+    $id: 'https://github.com/tide-autoscaler/tide/schema/tide.schema.json',
+    title: 'Tide configuration',
+  }
 }

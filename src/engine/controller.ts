@@ -48,12 +48,13 @@ export type Trigger = 'auto' | 'manual' | 'bounds' | 'recovery'
 
 /**
  * What happened with a decision:
+ * - `pending`: the operation is in flight
  * - `applied`: the target was scaled
  * - `held`: no change was needed or allowed
  * - `failed`: the target refused or broke; `error` says how
  * - `shadow`: a shadow group would have scaled
  */
-export type Outcome = 'applied' | 'held' | 'failed' | 'shadow'
+export type Outcome = 'pending' | 'applied' | 'held' | 'failed' | 'shadow'
 
 export interface DecisionRecord extends Decision {
   id: number

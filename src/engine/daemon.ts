@@ -1,25 +1,158 @@
 /**
- * `tide run`: loads the config, starts the store, targets, routers, engine and API.
- * (stub: being written by the engine work; the signature is final)
+ * `tide run`: loads the config, opens the store, starts each group's target, router and
+ * loop, then the API. `close()` undoes it in reverse: API, loops (operations in flight get
+ * a grace period), routers, targets (local processes stop with Tide), store.
  */
+import { dirname, isAbsolute, resolve } from 'node:path'
+import { createApiServer } from '../api/index.js'
+import { systemClock } from '../core/clock.js'
+import { effectiveSources, type GroupConfig, type LoadedConfig, loadConfigFile } from '../config/index.js'
+import { buildPolicy, policyName } from '../policies/index.js'
+import { createRouter, type Router } from '../router/index.js'
+import { createSource } from '../sources/index.js'
+import { createTarget, type TargetConfig } from '../targets/index.js'
 import type { Controller } from './controller.js'
+import { Engine } from './engine.js'
+import { GroupRunner, type GroupSettings } from './group.js'
+import { createLogger, type Logger } from './log.js'
+import { Store } from './store.js'
+import { Telemetry } from './telemetry.js'
 
 export interface DaemonOptions {
   configPath: string
   /** Overrides api.listen from the config. */
   listen?: string
-  /** Print human progress (false under --json). */
+  /** Overrides the config's log level. */
   logLevel?: string
+  /** Use this logger instead of one built from the config (tests). */
+  logger?: Logger
 }
 
 export interface Daemon {
   controller: Controller
   /** The API's actual address (port 0 resolved). */
   apiUrl: string
+  /** Each routed group's actual listen address (port 0 resolved). */
+  routes: Record<string, string>
+  logger: Logger
   /** Stops loops, routers, API; stops local processes it started. */
   close(): Promise<void>
 }
 
-export async function startDaemon(_options: DaemonOptions): Promise<Daemon> {
-  throw new Error('not implemented yet')
+/** The governor and loop settings of a group, durations in ms. */
+export function groupSettings(group: GroupConfig, keepDecisions: number): GroupSettings {
+  return {
+    min: group.min,
+    max: group.max,
+    interval: group.interval,
+    staleAfter: group.stale_after ?? group.interval * 3,
+    shadow: group.shadow,
+    drainTimeout: group.route?.drain_timeout ?? 30_000,
+    keepDecisions,
+    governor: {
+      min: group.min,
+      max: group.max,
+      cooldown: group.cooldown,
+      cooldownUp: group.scale_up.cooldown,
+      cooldownDown: group.scale_down.cooldown,
+      stabilizationUp: group.scale_up.stabilization ?? 0,
+      stabilizationDown: group.scale_down.stabilization ?? 300_000,
+      maxStepUp: group.scale_up.max_step,
+      maxStepDown: group.scale_down.max_step,
+    },
+  }
+}
+
+/** A process target's relative `cwd` (and its default) is the config file's directory. */
+function resolveTarget(target: TargetConfig, dir: string): TargetConfig {
+  if (target.kind !== 'process') return target
+  const cwd = target.cwd === undefined ? dir : isAbsolute(target.cwd) ? target.cwd : resolve(dir, target.cwd)
+  return { ...target, cwd }
+}
+
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const loaded: LoadedConfig = await loadConfigFile(options.configPath)
+  const { config, dir } = loaded
+  const logger =
+    options.logger ?? createLogger({ level: options.logLevel ?? config.log.level, format: config.log.format })
+  const storePath = isAbsolute(config.store.path) ? config.store.path : resolve(dir, config.store.path)
+  const store = Store.open(storePath)
+  const dataDir = dirname(storePath)
+  const routers: Router[] = []
+  const runners: GroupRunner[] = []
+  const targets: Array<{ close?: (o?: { stopInstances?: boolean }) => Promise<void> }> = []
+  const cleanup = async () => {
+    await Promise.allSettled(routers.map((r) => r.close()))
+    await Promise.allSettled(targets.map((t) => t.close?.({ stopInstances: true })))
+    store.close()
+  }
+
+  try {
+    let engine: Engine | undefined
+    const telemetry = new Telemetry(() => engine?.listGroups() ?? [])
+    for (const [name, group] of Object.entries(config.groups)) {
+      const groupLogger = logger.child({ group: name })
+      let router: Router | undefined
+      if (group.route) {
+        router = createRouter(name, group.route, { logger: groupLogger })
+        await router.start()
+        routers.push(router)
+      }
+      const target = createTarget(name, resolveTarget(group.target, dir), { logger: groupLogger, clock: systemClock, dataDir })
+      targets.push(target)
+      const sources = effectiveSources(group).map((s) => createSource(s, { logger: groupLogger, router: () => router }))
+      const policies = group.policies.map((p, i) => ({ name: policyName(p, i), decide: buildPolicy(p) }))
+      runners.push(
+        new GroupRunner({
+          name,
+          settings: groupSettings(group, config.store.decisions),
+          target,
+          sources,
+          policies,
+          router,
+          store,
+          clock: systemClock,
+          logger,
+          telemetry,
+        }),
+      )
+    }
+    engine = new Engine(runners, telemetry)
+    await engine.start()
+    const api = createApiServer(engine, {
+      listen: options.listen ?? config.api.listen,
+      token: config.api.token ?? process.env.TIDE_TOKEN,
+      logger,
+    })
+    const apiUrl = await api.start()
+    const pruner = setInterval(() => store.pruneMetrics(Date.now() - config.store.history), 60_000)
+    pruner.unref()
+    const routes: Record<string, string> = {}
+    runners.forEach((r) => {
+      const view = r.view()
+      if (view.route) routes[r.name] = view.route
+    })
+    logger.info({ api: apiUrl, routes, store: storePath }, 'tide is running')
+    let closing: Promise<void> | undefined
+    return {
+      controller: engine,
+      apiUrl,
+      routes,
+      logger,
+      close() {
+        closing ??= (async () => {
+          clearInterval(pruner)
+          await api.close()
+          await engine.stop()
+          await cleanup()
+          logger.info('tide stopped')
+        })()
+        return closing
+      },
+    }
+  } catch (err) {
+    await Promise.allSettled(runners.map((r) => r.stop()))
+    await cleanup()
+    throw err
+  }
 }

@@ -1,0 +1,255 @@
+/**
+ * Loading a config: YAML → `${ENV}` interpolation → schema → checks that span fields.
+ * Every problem is reported at once with its path and the bad value
+ * (`groups.web.policies[1].per_instance: must be > 0 (got -2)`), then the config is frozen.
+ */
+import { readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
+import { parseDocument } from 'yaml'
+import type { z } from 'zod'
+import { type ConfigProblem, ConfigError } from '../core/errors.js'
+import { isLoopback, splitHostPort } from '../core/schema.js'
+import { policyMetrics, policyName } from '../policies/index.js'
+import { type SourceConfig, sourceMetrics } from '../sources/index.js'
+import { type Config, configSchema, type GroupConfig } from './schema.js'
+
+export interface LoadedConfig {
+  config: Config
+  /** Absolute path of the file, or '(inline)'. */
+  path: string
+  /** Directory relative paths in the config are resolved against. */
+  dir: string
+}
+
+/** Loads, interpolates and validates a YAML config file; throws ConfigError listing every problem. */
+export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  const absolute = resolve(path)
+  let text: string
+  try {
+    text = await readFile(absolute, 'utf8')
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(err)
+    throw new ConfigError([{ path: '', message: `cannot read ${absolute}: ${reason}` }], absolute)
+  }
+  return { config: parseConfigText(text, absolute, env), path: absolute, dir: dirname(absolute) }
+}
+
+/** Parses YAML text into a validated config (the file name only labels errors). */
+export function parseConfigText(text: string, label = 'config', env: NodeJS.ProcessEnv = process.env): Config {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}` })),
+      label,
+    )
+  }
+  return parseConfig(doc.toJS() ?? {}, label, env)
+}
+
+/** Validates an already parsed object (YAML or JSON). */
+export function parseConfig(raw: unknown, label = 'config', env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: ConfigProblem[] = []
+  const interpolated = interpolate(raw, [], env, problems)
+  const result = configSchema.safeParse(interpolated)
+  if (!result.success) {
+    problems.push(...result.error.issues.flatMap((issue) => toProblems(issue, interpolated)))
+  } else {
+    problems.push(...crossCheck(result.data))
+  }
+  if (problems.length > 0) throw new ConfigError(problems, label)
+  return deepFreeze(result.data!)
+}
+
+// ─── ${ENV} interpolation ────────────────────────────────────────────────────
+
+const REF = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+
+/**
+ * Replaces `${NAME}` and `${NAME:-default}` in every string value; `$${` is a literal `${`.
+ * A value that is exactly one reference and reads as a number or boolean becomes one, so
+ * `max: ${MAX}` works.
+ */
+function interpolate(
+  value: unknown,
+  path: Array<string | number>,
+  env: NodeJS.ProcessEnv,
+  problems: ConfigProblem[],
+): unknown {
+  if (typeof value === 'string') {
+    if (!value.includes('${')) return value
+    const whole = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/.test(value)
+    const out = value.replace(REF, (match, name: string | undefined, fallback: string | undefined) => {
+      if (match === '$${') return '${'
+      const got = env[name!]
+      if (got !== undefined && got !== '') return got
+      if (fallback !== undefined) return fallback
+      problems.push({ path: formatPath(path), message: `environment variable ${name} is not set`, value })
+      return ''
+    })
+    if (whole) {
+      if (/^-?\d+(\.\d+)?$/.test(out)) return Number(out)
+      if (out === 'true' || out === 'false') return out === 'true'
+    }
+    return out
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...path, i], env, problems))
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, [...path, k], env, problems)
+    return out
+  }
+  return value
+}
+
+// ─── zod issues → problems people read ───────────────────────────────────────
+
+type Issue = z.core.$ZodIssue
+
+function toProblems(issue: Issue, input: unknown): ConfigProblem[] {
+  const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol')
+  const value = valueAt(input, path)
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((key) => ({ path: formatPath([...path, key]), message: 'unknown key' }))
+    case 'invalid_union':
+      if ('discriminator' in issue && 'options' in issue) {
+        const options = (issue.options as unknown[]).map(String).join(', ')
+        return [{ path: formatPath(path), message: `must be one of: ${options}`, value }]
+      }
+      return [{ path: formatPath(path), message: issue.message, value }]
+    case 'invalid_type':
+      if (value === undefined) return [{ path: formatPath(path), message: `is required (${issue.expected})` }]
+      return [{ path: formatPath(path), message: `must be ${article(issue.expected)}`, value }]
+    case 'invalid_value':
+      return [
+        { path: formatPath(path), message: `must be one of: ${issue.values.map((v) => String(v)).join(', ')}`, value },
+      ]
+    case 'too_small':
+      return [{ path: formatPath(path), message: boundMessage(issue, '>'), value }]
+    case 'too_big':
+      return [{ path: formatPath(path), message: boundMessage(issue, '<'), value }]
+    case 'invalid_key': {
+      const inner = issue.issues[0]?.message ?? issue.message
+      return [{ path: formatPath(path), message: `bad name: ${inner}` }]
+    }
+    default:
+      return [{ path: formatPath(path), message: issue.message, value }]
+  }
+}
+
+function boundMessage(issue: Issue & { minimum?: unknown; maximum?: unknown; inclusive?: boolean; origin?: string }, dir: '>' | '<'): string {
+  if (issue.code === 'custom' || (issue.message && !issue.message.startsWith('Too '))) return issue.message
+  const limit = dir === '>' ? issue.minimum : issue.maximum
+  const op = `${dir}${issue.inclusive ? '=' : ''}`
+  if (issue.origin === 'array') return `needs ${dir === '>' ? 'at least' : 'at most'} ${String(limit)} item(s)`
+  if (issue.origin === 'string') return `must be ${dir === '>' ? 'at least' : 'at most'} ${String(limit)} characters`
+  return `must be ${op} ${String(limit)}`
+}
+
+function article(type: string): string {
+  if (type === 'int') return 'an integer'
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`
+}
+
+function valueAt(input: unknown, path: Array<string | number>): unknown {
+  let v: unknown = input
+  for (const key of path) {
+    if (v === null || typeof v !== 'object') return undefined
+    v = (v as Record<string | number, unknown>)[key]
+  }
+  return v
+}
+
+/** `groups.web.policies[1].target` */
+export function formatPath(path: Array<string | number>): string {
+  let out = ''
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`
+    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(key)) out += out ? `.${key}` : key
+    else out += `[${JSON.stringify(key)}]`
+  }
+  return out
+}
+
+// ─── checks across fields ────────────────────────────────────────────────────
+
+/** The sources a group uses: its own list, or the defaults for its target and route. */
+export function effectiveSources(group: GroupConfig): SourceConfig[] {
+  if (group.sources) return group.sources
+  const sources: SourceConfig[] = []
+  if (group.route) sources.push({ kind: 'router' } as SourceConfig)
+  if (group.target.kind === 'process') sources.push({ kind: 'process' } as SourceConfig)
+  return sources
+}
+
+function crossCheck(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = []
+  const { host } = splitHostPort(config.api.listen)
+  if (!isLoopback(host) && !config.api.token) {
+    problems.push({
+      path: 'api.token',
+      message: `is required when api.listen (${config.api.listen}) is not a loopback address: anyone who can reach it could scale your groups`,
+    })
+  }
+  const routes = new Map<string, string>()
+  for (const [name, group] of Object.entries(config.groups)) {
+    const at = `groups.${name}`
+    if (group.min > group.max) {
+      problems.push({ path: `${at}.min`, message: `must be <= max (${group.max})`, value: group.min })
+    }
+    if (group.min === 0 && !group.route) {
+      problems.push({
+        path: `${at}.min`,
+        message: 'is 0 but nothing can wake the group from zero: add a route (Tide holds the first request and wakes it)',
+        value: 0,
+      })
+    }
+    if (group.route) {
+      const other = routes.get(group.route.listen)
+      if (other) {
+        problems.push({
+          path: `${at}.route.listen`,
+          message: `is already used by group ${other}`,
+          value: group.route.listen,
+        })
+      }
+      if (group.route.listen === config.api.listen) {
+        problems.push({ path: `${at}.route.listen`, message: 'is the API address', value: group.route.listen })
+      }
+      routes.set(group.route.listen, name)
+    }
+    const sources = effectiveSources(group)
+    sources.forEach((source, i) => {
+      if (source.kind === 'router' && !group.route) {
+        problems.push({ path: `${at}.sources[${i}]`, message: 'the router source needs the group to have a route' })
+      }
+    })
+    const provided = new Set(sources.flatMap(sourceMetrics))
+    group.policies.forEach((policy, i) => {
+      for (const metric of policyMetrics(policy)) {
+        if (!provided.has(metric)) {
+          const offer = provided.size > 0 ? [...provided].sort().join(', ') : 'none: add a source'
+          problems.push({
+            path: `${at}.policies[${i}]`,
+            message: `policy ${policyName(policy, i)} reads metric "${metric}", which no source of the group provides (available: ${offer})`,
+          })
+        }
+      }
+    })
+  }
+  return problems
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}
+
+/** True when two loaded configs are the same (for reload). */
+export function sameConfig(a: Config, b: Config): boolean {
+  return isDeepStrictEqual(a, b)
+}

@@ -1,0 +1,66 @@
+/**
+ * The engine: one GroupRunner per group, behind the Controller interface the API uses.
+ */
+import { NotFoundError } from '../core/errors.js'
+import type { Controller, DecisionRecord, GroupView, ScaleRequest } from './controller.js'
+import type { GroupRunner } from './group.js'
+import type { Telemetry } from './telemetry.js'
+
+export class Engine implements Controller {
+  private readonly runners = new Map<string, GroupRunner>()
+  private readonly telemetry: Telemetry
+
+  constructor(runners: GroupRunner[], telemetry: Telemetry) {
+    for (const runner of runners) this.runners.set(runner.name, runner)
+    this.telemetry = telemetry
+  }
+
+  private runner(name: string): GroupRunner {
+    const runner = this.runners.get(name)
+    if (!runner) throw new NotFoundError('group', name)
+    return runner
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([...this.runners.values()].map((r) => r.start()))
+  }
+
+  listGroups(): GroupView[] {
+    return [...this.runners.values()].map((r) => r.view())
+  }
+
+  getGroup(name: string): GroupView {
+    return this.runner(name).view()
+  }
+
+  scale(name: string, request: ScaleRequest): Promise<DecisionRecord> {
+    return this.runner(name).scale(request)
+  }
+
+  auto(name: string): Promise<DecisionRecord> {
+    return this.runner(name).evaluate('manual')
+  }
+
+  decisions(name: string, options: { limit?: number } = {}): DecisionRecord[] {
+    return this.runner(name).decisions(options.limit ?? 50)
+  }
+
+  async prometheus(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.telemetry.registry.contentType, body: await this.telemetry.registry.metrics() }
+  }
+
+  /** Stops every loop; operations in flight get `graceMs` to finish, then are aborted. */
+  async stop(graceMs = 15_000): Promise<void> {
+    const runners = [...this.runners.values()]
+    const stopped = Promise.all(runners.map((r) => r.stop()))
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), graceMs)
+    })
+    if ((await Promise.race([stopped, late])) === 'late') {
+      for (const r of runners) r.abortAll()
+      await stopped
+    }
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,471 @@
+/**
+ * One group's control loop.
+ *
+ *            ┌──────────── every `interval` ────────────┐
+ *            ▼                                          │
+ *   observe: target.status() + sources (in parallel) ───┤  (always: the dashboard sees fresh data)
+ *            │                                          │
+ *            ▼  no operation in flight?                 │
+ *   decide:  policies → governor (largest wins, bounds, │
+ *            stabilization, step, cooldown)             │
+ *            │                                          │
+ *            ▼  decision = scale?                       │
+ *   act:     intent opened → cooldown starts →          │
+ *            target.scale (drain via router) →          │
+ *            intent closed, decision finished ──────────┘
+ *
+ * Single flight: at most one operation per group; the loop keeps observing while one runs.
+ * The cooldown starts when an operation starts (as seed 000 marks the cluster before it
+ * acts), so a failing operation cannot loop fast; a target that says NoChange gives the
+ * cooldown back (Nomad's rule).
+ */
+import { errorMessage, NoChangeError, TideError } from '../core/errors.js'
+import type { Clock } from '../core/clock.js'
+import { aggregate } from '../core/aggregate.js'
+import { govern, recordChange } from '../core/governor.js'
+import type {
+  Decision,
+  GovernorConfig,
+  GovernorState,
+  GroupStatus,
+  Metrics,
+  NamedRecommendation,
+  Policy,
+  Source,
+  Target,
+} from '../core/types.js'
+import type { Router } from '../router/index.js'
+import type { DecisionRecord, GroupView, MetricView, OperationView, ScaleRequest, Trigger } from './controller.js'
+import type { Logger } from './log.js'
+import type { Store } from './store.js'
+import type { Telemetry } from './telemetry.js'
+
+export interface GroupSettings {
+  min: number
+  max: number
+  interval: number
+  staleAfter: number
+  shadow: boolean
+  governor: GovernorConfig
+  /** How long the router may take to drain one instance. */
+  drainTimeout: number
+  /** Decisions kept in the store for this group. */
+  keepDecisions: number
+}
+
+export interface GroupParts {
+  name: string
+  settings: GroupSettings
+  target: Target
+  sources: Source[]
+  policies: Array<{ name: string; decide: Policy }>
+  router?: Router
+  store: Store
+  clock: Clock
+  logger: Logger
+  telemetry?: Telemetry
+}
+
+/** Refused because the group is busy or cooling down; the API answers 409. */
+export class ConflictError extends TideError {
+  constructor(code: 'E_BUSY' | 'E_COOLDOWN', message: string) {
+    super(code, message, { status: 409 })
+  }
+}
+
+interface Operation extends OperationView {
+  done: Promise<DecisionRecord>
+}
+
+/** How long a repeated "wanted to scale but was held" decision waits before it is stored again. */
+const HELD_RECORD_INTERVAL = 30_000
+
+export class GroupRunner {
+  readonly name: string
+  private readonly parts: GroupParts
+  private state: GovernorState = { history: [] }
+  private status: GroupStatus = { desired: 0, instances: [], ready: 0 }
+  private metrics: Metrics = {}
+  private lastDecision?: DecisionRecord
+  private lastStoredHeldAt = 0
+  private operation?: Operation
+  private timer?: NodeJS.Timeout
+  private stopped = false
+  private evaluating?: Promise<DecisionRecord>
+  private readonly abort = new AbortController()
+  private unwatch?: () => void
+  private message?: string
+
+  constructor(parts: GroupParts) {
+    this.parts = parts
+    this.name = parts.name
+  }
+
+  private get log(): Logger {
+    return this.parts.logger
+  }
+
+  /** Loads state, adopts what exists, finishes what a previous run left open, starts the loop. */
+  async start(): Promise<void> {
+    const { store, target, router, clock } = this.parts
+    this.state = store.loadState(this.name) ?? { history: [] }
+    await target.start?.(this.abort.signal)
+    if (target.watch) this.unwatch = target.watch((status) => this.onStatus(status))
+    this.onStatus(await target.status(this.abort.signal))
+    this.recover(clock.now())
+    router?.onDemand(() => this.onDemand())
+    this.schedule(0)
+  }
+
+  /**
+   * A previous run stopped in the middle of an operation. The target adopted what exists
+   * (start above); the intent is closed and the loop brings the group where it should be.
+   */
+  private recover(now: number): void {
+    for (const intent of this.parts.store.openIntents(this.name)) {
+      this.parts.store.closeIntent(intent.id, 'abandoned', now, `found open at start-up; target reports ${this.status.desired}`)
+      const reason =
+        `Tide stopped during "${intent.reason}" (${intent.from} → ${intent.to}, started ${new Date(intent.startedAt).toISOString()}); ` +
+        `the target now reports ${this.status.desired} instance(s), ${this.status.ready} ready; the loop takes it from here`
+      this.log.warn({ group: this.name, intent: intent.id }, reason)
+      this.record(
+        { kind: 'hold', from: this.status.desired, to: this.status.desired, reason, steps: [reason], recommendations: [] },
+        'recovery',
+        'held',
+        now,
+      )
+    }
+  }
+
+  private onStatus(status: GroupStatus): void {
+    this.status = status
+    this.message = status.message
+    const { router } = this.parts
+    if (router) {
+      const backends = []
+      for (const instance of status.instances) {
+        if (instance.state === 'ready' && instance.address) backends.push({ id: instance.id, address: instance.address })
+      }
+      router.setBackends(backends)
+    }
+  }
+
+  /** A request reached the router while no instance was ready: wake the group now, not at the next tick. */
+  private onDemand(): void {
+    if (this.stopped || this.parts.settings.shadow || this.operation) return
+    if (this.status.desired > 0) return // instances are on their way; the request waits for them
+    const to = Math.max(1, this.parts.settings.min)
+    const reason = `scale up 0 → ${to}: a request arrived while the group was at zero`
+    const decision: Decision = { kind: 'scale', from: 0, to, reason, steps: [reason], recommendations: [] }
+    this.apply(decision, 'auto', this.parts.clock.now()).catch(() => {})
+  }
+
+  private schedule(delay: number): void {
+    if (this.stopped) return
+    this.timer = setTimeout(() => {
+      const started = this.parts.clock.now()
+      this.evaluate('auto')
+        .catch((err) => this.log.error({ group: this.name, err }, 'evaluation failed'))
+        .finally(() => {
+          const elapsed = this.parts.clock.now() - started
+          this.schedule(Math.max(0, this.parts.settings.interval - elapsed))
+        })
+    }, delay)
+    this.timer.unref?.()
+  }
+
+  /** Observe, and when no operation is in flight, decide and act. One evaluation at a time. */
+  evaluate(trigger: Trigger): Promise<DecisionRecord> {
+    if (this.evaluating) return this.evaluating
+    this.evaluating = this.runEvaluation(trigger).finally(() => {
+      this.evaluating = undefined
+    })
+    return this.evaluating
+  }
+
+  private async runEvaluation(trigger: Trigger): Promise<DecisionRecord> {
+    const { clock, telemetry } = this.parts
+    const started = clock.now()
+    await this.observe()
+    const now = clock.now()
+    if (this.operation) {
+      const op = this.operation
+      const reason = `hold at ${op.to}: an operation is in flight (${op.from} → ${op.to}, ${Math.round((now - op.startedAt) / 1000)}s so far)`
+      const decision: Decision = { kind: 'hold', from: this.status.desired, to: this.status.desired, reason, steps: [reason], recommendations: [] }
+      return this.remember(decision, trigger, now)
+    }
+    const decision = this.decide(now)
+    telemetry?.evaluationDuration.observe({ group: this.name }, (clock.now() - started) / 1000)
+    if (decision.kind === 'scale' && decision.to !== decision.from) {
+      if (this.parts.settings.shadow) return this.record(decision, trigger, 'shadow', now)
+      return this.apply(decision, trigger, now)
+    }
+    return this.remember(decision, trigger, now)
+  }
+
+  private async observe(): Promise<void> {
+    const { target, sources, clock, telemetry } = this.parts
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(Math.max(1000, this.parts.settings.interval * 5))])
+    try {
+      this.onStatus(await target.status(signal))
+    } catch (err) {
+      telemetry?.evaluationErrors.inc({ group: this.name, stage: 'target' })
+      this.message = `cannot read the target: ${errorMessage(err)}`
+      this.log.warn({ group: this.name, err }, 'target status failed')
+    }
+    const ctx = { group: this.name, now: clock.now(), instances: this.status.instances, signal }
+    const results = await Promise.allSettled(sources.map((s) => s.collect(ctx)))
+    const metrics: Metrics = {}
+    results.forEach((result, i) => {
+      if (result.status === 'fulfilled') Object.assign(metrics, result.value)
+      else {
+        telemetry?.evaluationErrors.inc({ group: this.name, stage: 'source' })
+        this.log.warn({ group: this.name, source: sources[i]!.kind, err: result.reason }, 'source failed')
+      }
+    })
+    this.metrics = metrics
+    const values: Record<string, number> = { desired: this.status.desired, ready: this.status.ready }
+    for (const [name, reading] of Object.entries(metrics)) {
+      const value = groupValue(reading)
+      if (value !== undefined) values[name] = value
+    }
+    this.parts.store.addMetrics(this.name, ctx.now, values)
+  }
+
+  private decide(now: number): Decision {
+    const { settings, policies, telemetry } = this.parts
+    const input = {
+      now,
+      group: this.name,
+      current: this.status.desired,
+      ready: this.status.ready,
+      min: settings.min,
+      max: settings.max,
+      metrics: this.metrics,
+      staleAfter: settings.staleAfter,
+    }
+    const recommendations: NamedRecommendation[] = policies.map(({ name, decide }) => {
+      try {
+        return { ...decide(input), policy: name }
+      } catch (err) {
+        telemetry?.evaluationErrors.inc({ group: this.name, stage: 'policy' })
+        return { kind: 'unknown', reason: `policy ${name} failed: ${errorMessage(err)}`, policy: name }
+      }
+    })
+    const { decision, state } = govern({
+      now,
+      current: this.status.desired,
+      config: settings.governor,
+      recommendations,
+      state: this.state,
+    })
+    this.state = state
+    this.parts.store.saveState(this.name, this.state, now)
+    return decision
+  }
+
+  /** Starts an operation; resolves with its decision once it finished. */
+  private apply(decision: Decision, trigger: Trigger, now: number, forced = false): Promise<DecisionRecord> {
+    const { store, target, router, settings, clock, telemetry } = this.parts
+    const direction = decision.to > decision.from ? 'up' : 'down'
+    const previous = this.state
+    // Intent first, so a restart knows this was in flight; then the cooldown starts.
+    const intent = store.openIntent(this.name, decision.from, decision.to, decision.reason, now)
+    this.state = recordChange(this.state, now, direction)
+    store.saveState(this.name, this.state, now)
+    const record = this.record(decision, trigger, 'pending', now, forced)
+    this.log.info({ group: this.name, trigger }, decision.reason)
+    const drainTimeout = settings.drainTimeout
+    const done = (async (): Promise<DecisionRecord> => {
+      try {
+        await target.scale(
+          decision.to,
+          {
+            reason: decision.reason,
+            drain: router ? async (instance) => void (await router.drain(instance.id, drainTimeout)) : undefined,
+            progress: (message) => this.log.info({ group: this.name }, message),
+          },
+          this.abort.signal,
+        )
+        const durationMs = clock.now() - now
+        store.closeIntent(intent.id, 'done', clock.now())
+        store.finishDecision(record.id, 'applied', { durationMs })
+        telemetry?.scaleDuration.observe({ group: this.name, direction, result: 'applied' }, durationMs / 1000)
+        this.log.info({ group: this.name, durationMs }, `now at ${decision.to} (took ${durationMs}ms)`)
+        return this.finish(record, 'applied', { durationMs })
+      } catch (err) {
+        const durationMs = clock.now() - now
+        if (err instanceof NoChangeError) {
+          // Nothing happened: no cooldown (Nomad's rule).
+          this.state = { ...this.state, lastChange: previous.lastChange }
+          store.saveState(this.name, this.state, clock.now())
+          store.closeIntent(intent.id, 'done', clock.now(), err.message)
+          store.finishDecision(record.id, 'held', { durationMs, reason: `${decision.reason} (no change: ${err.message})` })
+          return this.finish(record, 'held', { durationMs })
+        }
+        const error = errorMessage(err)
+        store.closeIntent(intent.id, 'failed', clock.now(), error)
+        store.finishDecision(record.id, 'failed', { error, durationMs })
+        telemetry?.scaleDuration.observe({ group: this.name, direction, result: 'failed' }, durationMs / 1000)
+        this.log.error({ group: this.name, err }, `scaling ${decision.from} → ${decision.to} failed: ${error}`)
+        return this.finish(record, 'failed', { error, durationMs })
+      } finally {
+        this.operation = undefined
+        // Refresh at once so the API shows the new size without waiting for the next tick.
+        this.observe().catch(() => {})
+      }
+    })()
+    this.operation = { id: record.id, from: decision.from, to: decision.to, startedAt: now, reason: decision.reason, done }
+    return Promise.resolve(record)
+  }
+
+  private finish(record: DecisionRecord, outcome: DecisionRecord['outcome'], extra: Partial<DecisionRecord>): DecisionRecord {
+    const finished: DecisionRecord = { ...record, ...extra, outcome }
+    if (this.lastDecision?.id === record.id) this.lastDecision = finished
+    this.parts.telemetry?.decisions.inc({ group: this.name, outcome, direction: finished.to >= finished.from ? 'up' : 'down' })
+    return finished
+  }
+
+  /** Stores a decision and makes it the group's last. */
+  private record(
+    decision: Decision,
+    trigger: Trigger,
+    outcome: DecisionRecord['outcome'],
+    now: number,
+    forced = false,
+  ): DecisionRecord {
+    const record = this.parts.store.addDecision({ ...decision, group: this.name, at: now, trigger, outcome, forced: forced || undefined })
+    this.lastDecision = record
+    if (outcome !== 'pending') {
+      this.parts.telemetry?.decisions.inc({ group: this.name, outcome, direction: decision.to >= decision.from ? 'up' : 'down' })
+    }
+    if (record.id % 100 === 0) this.parts.store.pruneDecisions(this.name, this.parts.settings.keepDecisions)
+    return record
+  }
+
+  /**
+   * A hold is kept in memory as the last decision; it is stored only when a policy wanted a
+   * change that something held back (cooldown, stabilization, bounds), at most every 30s,
+   * so "why didn't it scale?" has an answer without a row every tick.
+   */
+  private remember(decision: Decision, trigger: Trigger, now: number): DecisionRecord {
+    const wanted = decision.recommendations.some((r) => r.kind === 'scale' && r.to !== decision.from)
+    if (trigger !== 'auto' || (wanted && now - this.lastStoredHeldAt >= HELD_RECORD_INTERVAL)) {
+      this.lastStoredHeldAt = now
+      return this.record(decision, trigger, 'held', now)
+    }
+    const record: DecisionRecord = { ...decision, id: 0, group: this.name, at: now, trigger, outcome: 'held' }
+    this.lastDecision = record
+    return record
+  }
+
+  /** Manual scaling: bounds always apply; the cooldown applies unless forced. */
+  async scale(request: ScaleRequest): Promise<DecisionRecord> {
+    const { clock, settings } = this.parts
+    const now = clock.now()
+    if (this.operation) {
+      const op = this.operation
+      throw new ConflictError(
+        'E_BUSY',
+        `group ${this.name} is already scaling ${op.from} → ${op.to} (started ${Math.round((now - op.startedAt) / 1000)}s ago); try again when it is done`,
+      )
+    }
+    const current = this.status.desired
+    const asked = request.to ?? current + (request.by ?? 0)
+    const to = Math.min(settings.max, Math.max(settings.min, asked))
+    const steps: string[] = [`asked for ${asked} instance(s)${request.reason ? ` (${request.reason})` : ''}`]
+    if (to !== asked) steps.push(`bounds [${settings.min}, ${settings.max}] make it ${to}`)
+    if (to === current) {
+      const reason = `hold at ${current}: ${to !== asked ? `asked for ${asked}, but the bounds are [${settings.min}, ${settings.max}]` : 'already at that size'}`
+      return this.record({ kind: 'hold', from: current, to: current, reason, steps: [...steps, reason], recommendations: [] }, 'manual', 'held', now)
+    }
+    const direction = to > current ? 'up' : 'down'
+    const cooldownLeft = this.cooldownUntil(direction) - now
+    if (cooldownLeft > 0 && !request.force) {
+      throw new ConflictError(
+        'E_COOLDOWN',
+        `group ${this.name} is cooling down for ${Math.ceil(cooldownLeft / 1000)}s more after its last change; pass force to scale anyway`,
+      )
+    }
+    if (cooldownLeft > 0) steps.push(`cooldown skipped (force), ${Math.ceil(cooldownLeft / 1000)}s were left`)
+    const reason = `scale ${direction} ${current} → ${to}: manual request${request.reason ? ` (${request.reason})` : ''}${cooldownLeft > 0 ? ', cooldown skipped (force)' : ''}`
+    steps.push(reason)
+    if (settings.shadow) {
+      return this.record({ kind: 'scale', from: current, to, reason, steps, recommendations: [] }, 'manual', 'shadow', now, request.force)
+    }
+    const record = await this.apply({ kind: 'scale', from: current, to, reason, steps, recommendations: [] }, 'manual', now, !!request.force && cooldownLeft > 0)
+    const operation = this.inFlight()
+    if (request.wait && operation?.id === record.id) return operation.done
+    return record
+  }
+
+  /** The operation in flight (a method, so TypeScript does not carry a narrowing across awaits). */
+  private inFlight(): Operation | undefined {
+    return this.operation
+  }
+
+  /** When metric-driven changes in this direction may happen again. */
+  private cooldownUntil(direction: 'up' | 'down'): number {
+    const last = this.state.lastChange
+    if (!last) return 0
+    const g = this.parts.settings.governor
+    const period = (direction === 'up' ? g.cooldownUp : g.cooldownDown) ?? g.cooldown
+    return last.at + period
+  }
+
+  view(): GroupView {
+    const { settings, target, router, clock } = this.parts
+    const metrics: Record<string, MetricView> = {}
+    for (const [name, reading] of Object.entries(this.metrics)) {
+      const view: MetricView = { perInstance: reading.perInstance, missing: reading.missing, at: reading.at }
+      const value = groupValue(reading)
+      if (value !== undefined) view.value = value
+      metrics[name] = view
+    }
+    const cooldownUntil = Math.max(this.cooldownUntil('up'), this.cooldownUntil('down'))
+    const view: GroupView = {
+      name: this.name,
+      min: settings.min,
+      max: settings.max,
+      desired: this.status.desired,
+      ready: this.status.ready,
+      instances: this.status.instances,
+      metrics,
+      target: target.kind,
+      shadow: settings.shadow,
+    }
+    if (this.lastDecision) view.lastDecision = this.lastDecision
+    if (cooldownUntil > clock.now()) view.cooldownUntil = cooldownUntil
+    if (this.operation) {
+      const { done: _done, ...op } = this.operation
+      view.operation = op
+    }
+    if (router) view.route = router.address
+    if (this.message) view.message = this.message
+    return view
+  }
+
+  decisions(limit: number): DecisionRecord[] {
+    return this.parts.store.decisions(this.name, limit)
+  }
+
+  /** Stops the loop and waits for an operation in flight (bounded by the caller). */
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.timer) clearTimeout(this.timer)
+    this.unwatch?.()
+    await this.evaluating?.catch(() => {})
+    await this.operation?.done.catch(() => {})
+  }
+
+  /** Aborts whatever is in flight (shutdown after a grace period). */
+  abortAll(): void {
+    this.abort.abort(new Error('Tide is shutting down'))
+  }
+}
+
+/** The group-level number of a reading: its total where the source has one, otherwise the mean. */
+export function groupValue(reading: Metrics[string]): number | undefined {
+  if (reading.total !== undefined) return reading.total
+  return aggregate(Object.values(reading.perInstance), 'mean')
+}
