@@ -105,8 +105,11 @@ export class GroupRunner {
     return this.parts.logger
   }
 
-  /** Loads state, adopts what exists, finishes what a previous run left open, starts the loop. */
-  async start(): Promise<void> {
+  /**
+   * Loads state, adopts what exists, finishes what a previous run left open, starts the loop
+   * (tests pass `loop: false` and call evaluate() themselves).
+   */
+  async start(options: { loop?: boolean } = {}): Promise<void> {
     const { store, target, router, clock } = this.parts
     this.state = store.loadState(this.name) ?? { history: [] }
     await target.start?.(this.abort.signal)
@@ -114,7 +117,7 @@ export class GroupRunner {
     this.onStatus(await target.status(this.abort.signal))
     this.recover(clock.now())
     router?.onDemand(() => this.onDemand())
-    this.schedule(0)
+    if (options.loop !== false) this.schedule(0)
   }
 
   /**
@@ -447,6 +450,11 @@ export class GroupRunner {
 
   decisions(limit: number): DecisionRecord[] {
     return this.parts.store.decisions(this.name, limit)
+  }
+
+  /** Resolves when the operation in flight (if any) has finished. */
+  async settled(): Promise<void> {
+    await this.operation?.done.catch(() => {})
   }
 
   /** Stops the loop and waits for an operation in flight (bounded by the caller). */
