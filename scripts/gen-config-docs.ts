@@ -37,7 +37,12 @@ function typeOf(s: Schema): string {
   if (variants) return [...new Set(variants.map(typeOf))].join(' \\| ')
   if (s.type === 'array' && s.items) return `list of ${typeOf(s.items)}`
   if (Array.isArray(s.type)) return s.type.join(' \\| ')
-  if (s.type === 'object' && s.additionalProperties && typeof s.additionalProperties === 'object' && !s.properties)
+  if (
+    s.type === 'object' &&
+    s.additionalProperties &&
+    typeof s.additionalProperties === 'object' &&
+    !s.properties
+  )
     return 'map'
   return s.type ?? 'any'
 }
@@ -66,15 +71,23 @@ function section(title: string, path: string, s: Schema, out: string[], level: n
   out.push('| key | type | default | description |', '|---|---|---|---|')
   for (const [key, raw] of Object.entries(props)) {
     const prop = unwrap(raw)
-    const def = raw.default !== undefined ? `\`${JSON.stringify(raw.default)}\`` : required.has(key) ? '**required**' : ''
+    const def =
+      raw.default !== undefined
+        ? `\`${JSON.stringify(raw.default)}\``
+        : required.has(key)
+          ? '**required**'
+          : ''
     const extra = limits(prop)
-    const desc = [raw.description ?? prop.description ?? '', extra ? `(${extra})` : ''].filter(Boolean).join(' ')
+    const desc = [raw.description ?? prop.description ?? '', extra ? `(${extra})` : '']
+      .filter(Boolean)
+      .join(' ')
     out.push(`| \`${key}\` | ${cell(typeOf(prop))} | ${cell(def)} | ${cell(desc)} |`)
     const child = `${path}.${key}`
     if (prop.properties) nested.push([`\`${child}\``, child, prop])
     const variants = prop.oneOf ?? prop.anyOf
     if (variants?.every((v) => v.properties?.kind)) {
-      for (const v of variants) nested.push([`\`${child}\` kind \`${String(v.properties!.kind!.const)}\``, child, v])
+      for (const v of variants)
+        nested.push([`\`${child}\` kind \`${String(v.properties!.kind!.const)}\``, child, v])
     }
     if (prop.type === 'array' && prop.items) {
       const item = unwrap(prop.items)
@@ -85,7 +98,11 @@ function section(title: string, path: string, s: Schema, out: string[], level: n
         }
       } else if (item.properties) nested.push([`\`${child}[]\``, `${child}[]`, item])
     }
-    if (prop.additionalProperties && typeof prop.additionalProperties === 'object' && prop.additionalProperties.properties) {
+    if (
+      prop.additionalProperties &&
+      typeof prop.additionalProperties === 'object' &&
+      prop.additionalProperties.properties
+    ) {
       nested.push([`\`${child}.<name>\``, `${child}.<name>`, prop.additionalProperties])
     }
   }

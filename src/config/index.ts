@@ -5,7 +5,14 @@
 import { z } from 'zod'
 import { configSchema } from './schema.js'
 
-export { effectiveSources, formatPath, type LoadedConfig, loadConfigFile, parseConfig, parseConfigText } from './load.js'
+export {
+  effectiveSources,
+  formatPath,
+  type LoadedConfig,
+  loadConfigFile,
+  parseConfig,
+  parseConfigText,
+} from './load.js'
 export { type Config, type ConfigInput, configSchema, type GroupConfig, groupSchema } from './schema.js'
 
 export interface ApiConfig {

@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import { parseDocument } from 'yaml'
 import type { z } from 'zod'
-import { type ConfigProblem, ConfigError } from '../core/errors.js'
+import { ConfigError, type ConfigProblem } from '../core/errors.js'
 import { isLoopback, splitHostPort } from '../core/schema.js'
 import { policyMetrics, policyName } from '../policies/index.js'
 import { type SourceConfig, sourceMetrics } from '../sources/index.js'
@@ -23,7 +23,10 @@ export interface LoadedConfig {
 }
 
 /** Loads, interpolates and validates a YAML config file; throws ConfigError listing every problem. */
-export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+export async function loadConfigFile(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<LoadedConfig> {
   const absolute = resolve(path)
   let text: string
   try {
@@ -36,7 +39,11 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = proc
 }
 
 /** Parses YAML text into a validated config (the file name only labels errors). */
-export function parseConfigText(text: string, label = 'config', env: NodeJS.ProcessEnv = process.env): Config {
+export function parseConfigText(
+  text: string,
+  label = 'config',
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -123,7 +130,11 @@ function toProblems(issue: Issue, input: unknown): ConfigProblem[] {
       return [{ path: formatPath(path), message: `must be ${article(issue.expected)}`, value }]
     case 'invalid_value':
       return [
-        { path: formatPath(path), message: `must be one of: ${issue.values.map((v) => String(v)).join(', ')}`, value },
+        {
+          path: formatPath(path),
+          message: `must be one of: ${issue.values.map((v) => String(v)).join(', ')}`,
+          value,
+        },
       ]
     case 'too_small':
       return [{ path: formatPath(path), message: boundMessage(issue, '>'), value }]
@@ -138,12 +149,17 @@ function toProblems(issue: Issue, input: unknown): ConfigProblem[] {
   }
 }
 
-function boundMessage(issue: Issue & { minimum?: unknown; maximum?: unknown; inclusive?: boolean; origin?: string }, dir: '>' | '<'): string {
+function boundMessage(
+  issue: Issue & { minimum?: unknown; maximum?: unknown; inclusive?: boolean; origin?: string },
+  dir: '>' | '<',
+): string {
   if (issue.code === 'custom' || (issue.message && !issue.message.startsWith('Too '))) return issue.message
   const limit = dir === '>' ? issue.minimum : issue.maximum
   const op = `${dir}${issue.inclusive ? '=' : ''}`
-  if (issue.origin === 'array') return `needs ${dir === '>' ? 'at least' : 'at most'} ${String(limit)} item(s)`
-  if (issue.origin === 'string') return `must be ${dir === '>' ? 'at least' : 'at most'} ${String(limit)} characters`
+  if (issue.origin === 'array')
+    return `needs ${dir === '>' ? 'at least' : 'at most'} ${String(limit)} item(s)`
+  if (issue.origin === 'string')
+    return `must be ${dir === '>' ? 'at least' : 'at most'} ${String(limit)} characters`
   return `must be ${op} ${String(limit)}`
 }
 
@@ -201,7 +217,8 @@ function crossCheck(config: Config): ConfigProblem[] {
     if (group.min === 0 && !group.route) {
       problems.push({
         path: `${at}.min`,
-        message: 'is 0 but nothing can wake the group from zero: add a route (Tide holds the first request and wakes it)',
+        message:
+          'is 0 but nothing can wake the group from zero: add a route (Tide holds the first request and wakes it)',
         value: 0,
       })
     }
@@ -215,14 +232,21 @@ function crossCheck(config: Config): ConfigProblem[] {
         })
       }
       if (group.route.listen === config.api.listen) {
-        problems.push({ path: `${at}.route.listen`, message: 'is the API address', value: group.route.listen })
+        problems.push({
+          path: `${at}.route.listen`,
+          message: 'is the API address',
+          value: group.route.listen,
+        })
       }
       routes.set(group.route.listen, name)
     }
     const sources = effectiveSources(group)
     sources.forEach((source, i) => {
       if (source.kind === 'router' && !group.route) {
-        problems.push({ path: `${at}.sources[${i}]`, message: 'the router source needs the group to have a route' })
+        problems.push({
+          path: `${at}.sources[${i}]`,
+          message: 'the router source needs the group to have a route',
+        })
       }
     })
     const provided = new Set(sources.flatMap(sourceMetrics))

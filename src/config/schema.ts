@@ -16,7 +16,9 @@ const directionSchema = z
   .object({
     cooldown: duration()
       .optional()
-      .describe('No metric-driven change in this direction within this long after any change. Default: `cooldown`.'),
+      .describe(
+        'No metric-driven change in this direction within this long after any change. Default: `cooldown`.',
+      ),
     stabilization: duration()
       .optional()
       .describe(
@@ -33,7 +35,12 @@ const directionSchema = z
 
 export const groupSchema = z
   .object({
-    min: z.number().int().min(0).default(1).describe('Fewest instances. `0` lets the group sleep (needs a route).'),
+    min: z
+      .number()
+      .int()
+      .min(0)
+      .default(1)
+      .describe('Fewest instances. `0` lets the group sleep (needs a route).'),
     max: z.number().int().min(1).describe('Most instances.'),
     interval: duration('2s').describe('How often the group is evaluated (observe → decide → act).'),
     target: targetSchema.describe('Where instances live and how to change their number.'),
@@ -46,7 +53,10 @@ export const groupSchema = z
       .describe(
         'Where metrics come from. Default: `router` when the group has a route, plus `process` for a process target.',
       ),
-    policies: z.array(policySchema).min(1).describe('How to decide the size; the largest recommendation wins.'),
+    policies: z
+      .array(policySchema)
+      .min(1)
+      .describe('How to decide the size; the largest recommendation wins.'),
     cooldown: duration('30s').describe('No metric-driven change within this long after any change.'),
     scale_up: directionSchema.prefault({}).describe('Scale-up settings.'),
     scale_down: directionSchema.prefault({}).describe('Scale-down settings.'),
@@ -76,7 +86,11 @@ export const configSchema = z
       .describe('The HTTP API.'),
     store: z
       .object({
-        path: z.string().min(1).default('.tide/tide.db').describe('SQLite file, relative to the config file.'),
+        path: z
+          .string()
+          .min(1)
+          .default('.tide/tide.db')
+          .describe('SQLite file, relative to the config file.'),
         history: duration('1h').describe('How long metric history is kept.'),
         decisions: z.number().int().min(10).default(1000).describe('How many decisions are kept per group.'),
       })
@@ -92,7 +106,9 @@ export const configSchema = z
         format: z
           .enum(['auto', 'json', 'pretty'])
           .default('auto')
-          .describe('`pretty` lines for a terminal, `json` for machines; `auto` picks by whether stderr is a TTY.'),
+          .describe(
+            '`pretty` lines for a terminal, `json` for machines; `auto` picks by whether stderr is a TTY.',
+          ),
       })
       .strict()
       .prefault({})

@@ -7,7 +7,11 @@ export class TideError extends Error {
   readonly status: number
   readonly details?: unknown
 
-  constructor(code: string, message: string, options: { status?: number; cause?: unknown; details?: unknown } = {}) {
+  constructor(
+    code: string,
+    message: string,
+    options: { status?: number; cause?: unknown; details?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'TideError'
     this.code = code
@@ -34,10 +38,14 @@ export class ConfigError extends TideError {
   readonly problems: ConfigProblem[]
   constructor(problems: ConfigProblem[], source = 'config') {
     const lines = problems.map((p) => `  ${p.path || '(root)'}: ${p.message}${showValue(p.value)}`)
-    super('E_CONFIG', `${source} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${lines.join('\n')}`, {
-      status: 400,
-      details: problems,
-    })
+    super(
+      'E_CONFIG',
+      `${source} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${lines.join('\n')}`,
+      {
+        status: 400,
+        details: problems,
+      },
+    )
     this.problems = problems
   }
 }
@@ -76,7 +84,7 @@ export function showValue(value: unknown): string {
   if (value === undefined) return ''
   let text: string
   try {
-    text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value)
+    text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value))
   } catch {
     text = String(value)
   }

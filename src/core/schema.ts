@@ -10,8 +10,8 @@ import { parseDuration } from './duration.js'
  * Pass the default as text: it goes through the same parsing (zod's `.default()` would skip it).
  * @example duration('30s')   // optional, 30000 when absent
  */
-export function duration(defaultValue?: string) {
-  const schema = z
+function durationSchema() {
+  return z
     .union([z.string(), z.number()])
     .transform((value, ctx) => {
       const ms = parseDuration(value)
@@ -25,6 +25,15 @@ export function duration(defaultValue?: string) {
       return ms
     })
     .meta({ description: 'A duration: "500ms", "30s", "5m", "1h", or a number of seconds.' })
+}
+
+type DurationSchema = ReturnType<typeof durationSchema>
+
+// Overloads, so that a key with a default is optional in the config's input type.
+export function duration(): DurationSchema
+export function duration(defaultValue: string): z.ZodPrefault<DurationSchema>
+export function duration(defaultValue?: string): DurationSchema | z.ZodPrefault<DurationSchema> {
+  const schema = durationSchema()
   return defaultValue === undefined ? schema : schema.prefault(defaultValue)
 }
 

@@ -5,8 +5,8 @@
  */
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { createApiServer } from '../api/index.js'
-import { systemClock } from '../core/clock.js'
 import { effectiveSources, type GroupConfig, type LoadedConfig, loadConfigFile } from '../config/index.js'
+import { systemClock } from '../core/clock.js'
 import { buildPolicy, policyName } from '../policies/index.js'
 import { createRouter, type Router } from '../router/index.js'
 import { createSource } from '../sources/index.js'
@@ -98,9 +98,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         await router.start()
         routers.push(router)
       }
-      const target = createTarget(name, resolveTarget(group.target, dir), { logger: groupLogger, clock: systemClock, dataDir })
+      const target = createTarget(name, resolveTarget(group.target, dir), {
+        logger: groupLogger,
+        clock: systemClock,
+        dataDir,
+      })
       targets.push(target)
-      const sources = effectiveSources(group).map((s) => createSource(s, { logger: groupLogger, router: () => router }))
+      const sources = effectiveSources(group).map((s) =>
+        createSource(s, { logger: groupLogger, router: () => router }),
+      )
       const policies = group.policies.map((p, i) => ({ name: policyName(p, i), decide: buildPolicy(p) }))
       runners.push(
         new GroupRunner({

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
+import { FakeSource, FakeTarget } from '../../test/support/fakes.js'
 import { ManualClock } from '../core/clock.js'
 import { NoChangeError, TargetError } from '../core/errors.js'
 import type { Policy } from '../core/types.js'
-import { FakeSource, FakeTarget } from '../../test/support/fakes.js'
 import { GroupRunner, type GroupSettings } from './group.js'
 import { silentLogger } from './log.js'
 import { Store } from './store.js'
@@ -37,7 +37,16 @@ const loadPolicy: Policy = (input) => {
   return { kind: 'hold', reason: `load ${mean} in band` }
 }
 
-function runner(opts: { target?: FakeTarget; source?: FakeSource; store?: Store; clock?: ManualClock; s?: Partial<GroupSettings>; drain?: string[] } = {}) {
+function runner(
+  opts: {
+    target?: FakeTarget
+    source?: FakeSource
+    store?: Store
+    clock?: ManualClock
+    s?: Partial<GroupSettings>
+    drain?: string[]
+  } = {},
+) {
   const target = opts.target ?? new FakeTarget(1)
   const source = opts.source ?? new FakeSource()
   const store = opts.store ?? Store.open(':memory:')
@@ -82,7 +91,10 @@ describe('group loop', () => {
     await group.settled()
     assert.equal(d.kind, 'scale')
     assert.equal(d.to, 1)
-    assert.deepEqual(target.calls.map((c) => c.to), [1])
+    assert.deepEqual(
+      target.calls.map((c) => c.to),
+      [1],
+    )
   })
 
   test('high load scales up by the policy, and the decision says why', async () => {
@@ -119,7 +131,10 @@ describe('group loop', () => {
     const again = await group.evaluate('auto')
     await group.settled()
     assert.equal(again.to, 4)
-    assert.deepEqual(target.calls.map((c) => c.to), [3, 4])
+    assert.deepEqual(
+      target.calls.map((c) => c.to),
+      [3, 4],
+    )
   })
 
   test('the cooldown still holds after Tide restarts (state comes from the store file)', async () => {
@@ -141,7 +156,10 @@ describe('group loop', () => {
     const d = await second.group.evaluate('auto')
     assert.equal(d.kind, 'hold', 'restarted Tide must respect the cooldown it had')
     assert.ok(second.group.view().cooldownUntil! > clock.now())
-    assert.deepEqual(target.calls.map((c) => c.to), [3])
+    assert.deepEqual(
+      target.calls.map((c) => c.to),
+      [3],
+    )
     second.store.close()
   })
 
@@ -158,7 +176,10 @@ describe('group loop', () => {
     target.release()
     await group.settled()
     assert.equal(group.view().operation, undefined)
-    assert.deepEqual(target.calls.map((c) => c.to), [3])
+    assert.deepEqual(
+      target.calls.map((c) => c.to),
+      [3],
+    )
   })
 
   test('manual scaling respects bounds, refuses during cooldown, and force skips the cooldown and says so', async () => {
@@ -167,12 +188,18 @@ describe('group loop', () => {
     const clamped = await group.scale({ to: 99, wait: true })
     assert.equal(clamped.to, 5)
     assert.match(clamped.steps.join(' '), /bounds/)
-    await assert.rejects(group.scale({ by: -1 }), (e: Error & { code?: string }) => e.code === 'E_COOLDOWN' && /force/.test(e.message))
+    await assert.rejects(
+      group.scale({ by: -1 }),
+      (e: Error & { code?: string }) => e.code === 'E_COOLDOWN' && /force/.test(e.message),
+    )
     const forced = await group.scale({ by: -1, force: true, wait: true })
     assert.equal(forced.to, 4)
     assert.equal(forced.forced, true)
     assert.match(forced.reason, /force/)
-    assert.deepEqual(target.calls.map((c) => c.to), [5, 4])
+    assert.deepEqual(
+      target.calls.map((c) => c.to),
+      [5, 4],
+    )
   })
 
   test('a failed operation is recorded as failed with the error, and the intent is closed', async () => {

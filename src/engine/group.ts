@@ -19,10 +19,11 @@
  * acts), so a failing operation cannot loop fast; a target that says NoChange gives the
  * cooldown back (Nomad's rule).
  */
-import { errorMessage, NoChangeError, TideError } from '../core/errors.js'
-import type { Clock } from '../core/clock.js'
+
 import { aggregate } from '../core/aggregate.js'
-import { govern, recordChange } from '../core/governor.js'
+import type { Clock } from '../core/clock.js'
+import { errorMessage, NoChangeError, TideError } from '../core/errors.js'
+import { cooldownLeft, govern, planManual, recordChange } from '../core/governor.js'
 import type {
   Decision,
   GovernorConfig,
@@ -35,7 +36,14 @@ import type {
   Target,
 } from '../core/types.js'
 import type { Router } from '../router/index.js'
-import type { DecisionRecord, GroupView, MetricView, OperationView, ScaleRequest, Trigger } from './controller.js'
+import type {
+  DecisionRecord,
+  GroupView,
+  MetricView,
+  OperationView,
+  ScaleRequest,
+  Trigger,
+} from './controller.js'
 import type { Logger } from './log.js'
 import type { Store } from './store.js'
 import type { Telemetry } from './telemetry.js'
@@ -126,13 +134,25 @@ export class GroupRunner {
    */
   private recover(now: number): void {
     for (const intent of this.parts.store.openIntents(this.name)) {
-      this.parts.store.closeIntent(intent.id, 'abandoned', now, `found open at start-up; target reports ${this.status.desired}`)
+      this.parts.store.closeIntent(
+        intent.id,
+        'abandoned',
+        now,
+        `found open at start-up; target reports ${this.status.desired}`,
+      )
       const reason =
         `Tide stopped during "${intent.reason}" (${intent.from} → ${intent.to}, started ${new Date(intent.startedAt).toISOString()}); ` +
         `the target now reports ${this.status.desired} instance(s), ${this.status.ready} ready; the loop takes it from here`
       this.log.warn({ group: this.name, intent: intent.id }, reason)
       this.record(
-        { kind: 'hold', from: this.status.desired, to: this.status.desired, reason, steps: [reason], recommendations: [] },
+        {
+          kind: 'hold',
+          from: this.status.desired,
+          to: this.status.desired,
+          reason,
+          steps: [reason],
+          recommendations: [],
+        },
         'recovery',
         'held',
         now,
@@ -147,7 +167,8 @@ export class GroupRunner {
     if (router) {
       const backends = []
       for (const instance of status.instances) {
-        if (instance.state === 'ready' && instance.address) backends.push({ id: instance.id, address: instance.address })
+        if (instance.state === 'ready' && instance.address)
+          backends.push({ id: instance.id, address: instance.address })
       }
       router.setBackends(backends)
     }
@@ -160,7 +181,7 @@ export class GroupRunner {
     const to = Math.max(1, this.parts.settings.min)
     const reason = `scale up 0 → ${to}: a request arrived while the group was at zero`
     const decision: Decision = { kind: 'scale', from: 0, to, reason, steps: [reason], recommendations: [] }
-    this.apply(decision, 'auto', this.parts.clock.now()).catch(() => {})
+    this.apply(decision, 'auto', this.parts.clock.now())
   }
 
   private schedule(delay: number): void {
@@ -194,21 +215,31 @@ export class GroupRunner {
     if (this.operation) {
       const op = this.operation
       const reason = `hold at ${op.to}: an operation is in flight (${op.from} → ${op.to}, ${Math.round((now - op.startedAt) / 1000)}s so far)`
-      const decision: Decision = { kind: 'hold', from: this.status.desired, to: this.status.desired, reason, steps: [reason], recommendations: [] }
+      const decision: Decision = {
+        kind: 'hold',
+        from: this.status.desired,
+        to: this.status.desired,
+        reason,
+        steps: [reason],
+        recommendations: [],
+      }
       return this.remember(decision, trigger, now)
     }
     const decision = this.decide(now)
     telemetry?.evaluationDuration.observe({ group: this.name }, (clock.now() - started) / 1000)
     if (decision.kind === 'scale' && decision.to !== decision.from) {
       if (this.parts.settings.shadow) return this.record(decision, trigger, 'shadow', now)
-      return this.apply(decision, trigger, now)
+      return this.apply(decision, trigger, now).record
     }
     return this.remember(decision, trigger, now)
   }
 
   private async observe(): Promise<void> {
     const { target, sources, clock, telemetry } = this.parts
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(Math.max(1000, this.parts.settings.interval * 5))])
+    const signal = AbortSignal.any([
+      this.abort.signal,
+      AbortSignal.timeout(Math.max(1000, this.parts.settings.interval * 5)),
+    ])
     try {
       this.onStatus(await target.status(signal))
     } catch (err) {
@@ -267,8 +298,16 @@ export class GroupRunner {
     return decision
   }
 
-  /** Starts an operation; resolves with its decision once it finished. */
-  private apply(decision: Decision, trigger: Trigger, now: number, forced = false): Promise<DecisionRecord> {
+  /**
+   * Starts an operation: returns its decision record (outcome `pending`) at once, and `done`,
+   * which resolves with the finished record (never rejects).
+   */
+  private apply(
+    decision: Decision,
+    trigger: Trigger,
+    now: number,
+    forced = false,
+  ): { record: DecisionRecord; done: Promise<DecisionRecord> } {
     const { store, target, router, settings, clock, telemetry } = this.parts
     const direction = decision.to > decision.from ? 'up' : 'down'
     const previous = this.state
@@ -285,7 +324,9 @@ export class GroupRunner {
           decision.to,
           {
             reason: decision.reason,
-            drain: router ? async (instance) => void (await router.drain(instance.id, drainTimeout)) : undefined,
+            drain: router
+              ? async (instance) => void (await router.drain(instance.id, drainTimeout))
+              : undefined,
             progress: (message) => this.log.info({ group: this.name }, message),
           },
           this.abort.signal,
@@ -293,7 +334,10 @@ export class GroupRunner {
         const durationMs = clock.now() - now
         store.closeIntent(intent.id, 'done', clock.now())
         store.finishDecision(record.id, 'applied', { durationMs })
-        telemetry?.scaleDuration.observe({ group: this.name, direction, result: 'applied' }, durationMs / 1000)
+        telemetry?.scaleDuration.observe(
+          { group: this.name, direction, result: 'applied' },
+          durationMs / 1000,
+        )
         this.log.info({ group: this.name, durationMs }, `now at ${decision.to} (took ${durationMs}ms)`)
         return this.finish(record, 'applied', { durationMs })
       } catch (err) {
@@ -303,29 +347,54 @@ export class GroupRunner {
           this.state = { ...this.state, lastChange: previous.lastChange }
           store.saveState(this.name, this.state, clock.now())
           store.closeIntent(intent.id, 'done', clock.now(), err.message)
-          store.finishDecision(record.id, 'held', { durationMs, reason: `${decision.reason} (no change: ${err.message})` })
+          store.finishDecision(record.id, 'held', {
+            durationMs,
+            reason: `${decision.reason} (no change: ${err.message})`,
+          })
           return this.finish(record, 'held', { durationMs })
         }
         const error = errorMessage(err)
         store.closeIntent(intent.id, 'failed', clock.now(), error)
         store.finishDecision(record.id, 'failed', { error, durationMs })
         telemetry?.scaleDuration.observe({ group: this.name, direction, result: 'failed' }, durationMs / 1000)
-        this.log.error({ group: this.name, err }, `scaling ${decision.from} → ${decision.to} failed: ${error}`)
+        this.log.error(
+          { group: this.name, err },
+          `scaling ${decision.from} → ${decision.to} failed: ${error}`,
+        )
         return this.finish(record, 'failed', { error, durationMs })
       } finally {
-        this.operation = undefined
         // Refresh at once so the API shows the new size without waiting for the next tick.
         this.observe().catch(() => {})
       }
     })()
-    this.operation = { id: record.id, from: decision.from, to: decision.to, startedAt: now, reason: decision.reason, done }
-    return Promise.resolve(record)
+    // Cleared when it finishes, unless a newer operation has replaced it by then.
+    const operation = {
+      id: record.id,
+      from: decision.from,
+      to: decision.to,
+      startedAt: now,
+      reason: decision.reason,
+      done,
+    }
+    this.operation = operation
+    done.then(() => {
+      if (this.operation === operation) this.operation = undefined
+    })
+    return { record, done }
   }
 
-  private finish(record: DecisionRecord, outcome: DecisionRecord['outcome'], extra: Partial<DecisionRecord>): DecisionRecord {
+  private finish(
+    record: DecisionRecord,
+    outcome: DecisionRecord['outcome'],
+    extra: Partial<DecisionRecord>,
+  ): DecisionRecord {
     const finished: DecisionRecord = { ...record, ...extra, outcome }
     if (this.lastDecision?.id === record.id) this.lastDecision = finished
-    this.parts.telemetry?.decisions.inc({ group: this.name, outcome, direction: finished.to >= finished.from ? 'up' : 'down' })
+    this.parts.telemetry?.decisions.inc({
+      group: this.name,
+      outcome,
+      direction: finished.to >= finished.from ? 'up' : 'down',
+    })
     return finished
   }
 
@@ -337,10 +406,21 @@ export class GroupRunner {
     now: number,
     forced = false,
   ): DecisionRecord {
-    const record = this.parts.store.addDecision({ ...decision, group: this.name, at: now, trigger, outcome, forced: forced || undefined })
+    const record = this.parts.store.addDecision({
+      ...decision,
+      group: this.name,
+      at: now,
+      trigger,
+      outcome,
+      forced: forced || undefined,
+    })
     this.lastDecision = record
     if (outcome !== 'pending') {
-      this.parts.telemetry?.decisions.inc({ group: this.name, outcome, direction: decision.to >= decision.from ? 'up' : 'down' })
+      this.parts.telemetry?.decisions.inc({
+        group: this.name,
+        outcome,
+        direction: decision.to >= decision.from ? 'up' : 'down',
+      })
     }
     if (record.id % 100 === 0) this.parts.store.pruneDecisions(this.name, this.parts.settings.keepDecisions)
     return record
@@ -374,46 +454,47 @@ export class GroupRunner {
       )
     }
     const current = this.status.desired
-    const asked = request.to ?? current + (request.by ?? 0)
-    const to = Math.min(settings.max, Math.max(settings.min, asked))
-    const steps: string[] = [`asked for ${asked} instance(s)${request.reason ? ` (${request.reason})` : ''}`]
-    if (to !== asked) steps.push(`bounds [${settings.min}, ${settings.max}] make it ${to}`)
+    const plan = planManual({
+      now,
+      current,
+      to: request.to,
+      by: request.by,
+      force: request.force,
+      note: request.reason,
+      config: settings.governor,
+      state: this.state,
+    })
+    if (!plan.ok) throw new ConflictError('E_COOLDOWN', `group ${this.name}: ${plan.reason}`)
+    const { to, reason, steps } = plan
     if (to === current) {
-      const reason = `hold at ${current}: ${to !== asked ? `asked for ${asked}, but the bounds are [${settings.min}, ${settings.max}]` : 'already at that size'}`
-      return this.record({ kind: 'hold', from: current, to: current, reason, steps: [...steps, reason], recommendations: [] }, 'manual', 'held', now)
-    }
-    const direction = to > current ? 'up' : 'down'
-    const cooldownLeft = this.cooldownUntil(direction) - now
-    if (cooldownLeft > 0 && !request.force) {
-      throw new ConflictError(
-        'E_COOLDOWN',
-        `group ${this.name} is cooling down for ${Math.ceil(cooldownLeft / 1000)}s more after its last change; pass force to scale anyway`,
+      return this.record(
+        { kind: 'hold', from: current, to, reason, steps, recommendations: [] },
+        'manual',
+        'held',
+        now,
       )
     }
-    if (cooldownLeft > 0) steps.push(`cooldown skipped (force), ${Math.ceil(cooldownLeft / 1000)}s were left`)
-    const reason = `scale ${direction} ${current} → ${to}: manual request${request.reason ? ` (${request.reason})` : ''}${cooldownLeft > 0 ? ', cooldown skipped (force)' : ''}`
-    steps.push(reason)
     if (settings.shadow) {
-      return this.record({ kind: 'scale', from: current, to, reason, steps, recommendations: [] }, 'manual', 'shadow', now, request.force)
+      return this.record(
+        { kind: 'scale', from: current, to, reason, steps, recommendations: [] },
+        'manual',
+        'shadow',
+        now,
+      )
     }
-    const record = await this.apply({ kind: 'scale', from: current, to, reason, steps, recommendations: [] }, 'manual', now, !!request.force && cooldownLeft > 0)
-    const operation = this.inFlight()
-    if (request.wait && operation?.id === record.id) return operation.done
-    return record
-  }
-
-  /** The operation in flight (a method, so TypeScript does not carry a narrowing across awaits). */
-  private inFlight(): Operation | undefined {
-    return this.operation
+    const { record, done } = this.apply(
+      { kind: 'scale', from: current, to, reason, steps, recommendations: [] },
+      'manual',
+      now,
+      plan.forced,
+    )
+    return request.wait ? done : record
   }
 
   /** When metric-driven changes in this direction may happen again. */
   private cooldownUntil(direction: 'up' | 'down'): number {
-    const last = this.state.lastChange
-    if (!last) return 0
-    const g = this.parts.settings.governor
-    const period = (direction === 'up' ? g.cooldownUp : g.cooldownDown) ?? g.cooldown
-    return last.at + period
+    const now = this.parts.clock.now()
+    return now + cooldownLeft(this.parts.settings.governor, this.state, now, direction)
   }
 
   view(): GroupView {

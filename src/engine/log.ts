@@ -9,7 +9,14 @@ import { type Logger as PinoLogger, pino } from 'pino'
 export type Logger = PinoLogger
 export type LogFormat = 'auto' | 'json' | 'pretty'
 
-const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' }
+const LEVELS: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+}
 const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'group', 'v'])
 
 function colourLevel(level: number, text: string): string {
@@ -33,17 +40,21 @@ export function prettyLine(json: string): string {
   const extras = Object.entries(entry)
     .filter(([k]) => !HIDDEN.has(k))
     .map(([k, v]) => {
-      if (k === 'err' && v && typeof v === 'object' && 'message' in v) return pc.red(`err=${String(v.message)}`)
+      if (k === 'err' && v && typeof v === 'object' && 'message' in v)
+        return pc.red(`err=${String(v.message)}`)
       return pc.dim(`${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     })
   const label = colourLevel(level, (LEVELS[level] ?? String(level)).padEnd(5))
   return `${pc.dim(time)} ${label} ${group}${String(entry.msg ?? '')}${extras.length ? ` ${extras.join(' ')}` : ''}\n`
 }
 
-export function createLogger(options: { level?: string; format?: LogFormat; stream?: NodeJS.WritableStream } = {}): Logger {
+export function createLogger(
+  options: { level?: string; format?: LogFormat; stream?: NodeJS.WritableStream } = {},
+): Logger {
   const out = options.stream ?? process.stderr
   const level = process.env.TIDE_LOG_LEVEL ?? options.level ?? 'info'
-  const pretty = options.format === 'pretty' || (options.format !== 'json' && (out as { isTTY?: boolean }).isTTY === true)
+  const pretty =
+    options.format === 'pretty' || (options.format !== 'json' && (out as { isTTY?: boolean }).isTTY === true)
   if (!pretty) return pino({ level, base: undefined }, out)
   let pending = ''
   const sink = new Writable({

@@ -2,7 +2,7 @@
  * Tide's own metrics (`GET /metrics`), with prom-client. Gauges are read from the groups at
  * scrape time, so nothing is updated on the hot path.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { GroupView } from './controller.js'
 
 export class Telemetry {
@@ -80,7 +80,8 @@ export class Telemetry {
         this.reset()
         for (const g of groups()) {
           for (const [metric, view] of Object.entries(g.metrics)) {
-            if (view.value !== undefined && Number.isFinite(view.value)) this.set({ group: g.name, metric }, view.value)
+            if (view.value !== undefined && Number.isFinite(view.value))
+              this.set({ group: g.name, metric }, view.value)
           }
         }
       },

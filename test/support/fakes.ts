@@ -2,7 +2,16 @@
  * A fake target and source for engine tests: in memory, controlled by the test, and
  * recording every call. The real targets are tested against real processes and emulators.
  */
-import type { CollectContext, GroupStatus, Instance, Metrics, ScalePlan, ScaleResult, Source, Target } from '../../src/core/types.js'
+import type {
+  CollectContext,
+  GroupStatus,
+  Instance,
+  Metrics,
+  ScalePlan,
+  ScaleResult,
+  Source,
+  Target,
+} from '../../src/core/types.js'
 
 export class FakeTarget implements Target {
   readonly kind = 'fake'
@@ -32,7 +41,11 @@ export class FakeTarget implements Target {
 
   snapshot(): GroupStatus {
     const instances = this.instances.map((i) => ({ ...i }))
-    return { desired: instances.length, instances, ready: instances.filter((i) => i.state === 'ready').length }
+    return {
+      desired: instances.length,
+      instances,
+      ready: instances.filter((i) => i.state === 'ready').length,
+    }
   }
 
   async scale(to: number, plan: ScalePlan): Promise<ScaleResult> {

@@ -1,0 +1,160 @@
+/**
+ * `target`: target tracking, as Kubernetes HPA does it (replica_calculator.go).
+ *
+ *   - { kind: target, metric: concurrency, per_instance: 8, tolerance: 0.1 }
+ *
+ * desired = ceil(instances × observed / per_instance), where observed is the mean per instance;
+ * no change while observed / per_instance is within 1 ± tolerance (HPA's 0.1, inclusive).
+ * When the reading has a group `total` (the router's concurrency, which counts requests queued
+ * while no instance is ready) desired = ceil(total / per_instance): the same number when every
+ * instance reports, and the right one at zero instances or while instances start.
+ *
+ * Missing instances follow HPA: they count as 0 % of target when the result would scale up
+ * (dampens scale-up), and as 100 % when it would scale down; if that flips the direction or lands
+ * within tolerance, hold. Where HPA would still scale down, Tide answers `unknown` instead:
+ * missing data never scales down (DESIGN.md), and the sentence gives HPA's figure.
+ */
+import { z } from 'zod'
+import { coverage, describeGap, formatNumber, listNames, readMetric } from '../core/aggregate.js'
+import { METRIC_NAME } from '../core/condition.js'
+import type { Policy, PolicyInput, Recommendation } from '../core/types.js'
+
+export const targetSchema = z
+  .object({
+    kind: z.literal('target').describe('Target tracking: keep a metric near a value per instance (HPA).'),
+    name: z.string().min(1).optional().describe('Name in decisions and logs. @default "target[<index>]"'),
+    metric: z
+      .string()
+      .regex(METRIC_NAME, { message: 'must be a metric name such as "concurrency"' })
+      .describe('The metric to track, e.g. concurrency or rps.'),
+    per_instance: z
+      .number()
+      .positive({ message: 'must be > 0' })
+      .describe('The value each instance should carry, e.g. 8 requests in flight.'),
+    tolerance: z
+      .number()
+      .min(0, { message: 'must be ≥ 0' })
+      .lt(1, { message: 'must be < 1 (0.1 means ±10%)' })
+      .default(0.1)
+      .describe('No change while observed / per_instance is within 1 ± tolerance (HPA: 0.1). @default 0.1'),
+  })
+  .strict()
+
+export type TargetConfig = z.output<typeof targetSchema>
+
+export function targetMetrics(config: TargetConfig): string[] {
+  return [config.metric]
+}
+
+export function buildTarget(config: TargetConfig): Policy {
+  return (input) => decideTarget(config, input)
+}
+
+/**
+ * `Math.ceil` that ignores float noise: 0.3 / 0.1 is 2.9999999999999996 and must not become
+ * 3, nor 3.0000000000000004 become 4.
+ */
+function ceil(x: number): number {
+  return Math.ceil(x - 1e-9 * Math.max(1, Math.abs(x)))
+}
+
+function instances(n: number): string {
+  return `${n} instance${n === 1 ? '' : 's'}`
+}
+
+/** Pure: same config and input, same answer. */
+export function decideTarget(config: TargetConfig, input: PolicyInput): Recommendation {
+  const { metric, per_instance: target, tolerance } = config
+  const { current } = input
+  const view = readMetric(input.metrics, metric, input.now, input.staleAfter)
+  const within = (ratio: number) => ratio >= 1 - tolerance && ratio <= 1 + tolerance
+  const tol = `${formatNumber(tolerance * 100)}%`
+  const goal = `target ${formatNumber(target)}`
+  const above = `> ${goal} +${tol}`
+  const below = `< ${goal} −${tol}`
+
+  if (view.stale || view.absent) {
+    return {
+      kind: 'unknown',
+      reason: `${describeGap(view, input.staleAfter)}, so the size it needs is unknown`,
+    }
+  }
+
+  if (view.total !== undefined) {
+    const total = view.total
+    const desired = Math.max(0, ceil(total / target))
+    const shown = `${metric} ${formatNumber(total)} in total`
+    if (current === 0) {
+      if (desired === 0) return { kind: 'hold', reason: `${shown} and the group has no instances` }
+      return {
+        kind: 'scale',
+        to: desired,
+        reason: `${shown} with no instances, ${goal} each → ${instances(desired)}`,
+      }
+    }
+    const ratio = total / (current * target)
+    const per = `${shown}, ${formatNumber(total / current, target)} per instance over ${current}`
+    if (within(ratio)) return { kind: 'hold', reason: `${per}, is within ${tol} of ${goal}` }
+    if (desired === current) return { kind: 'hold', reason: `${per}, still needs ${instances(current)}` }
+    return {
+      kind: 'scale',
+      to: desired,
+      reason: `${per} ${ratio > 1 ? above : below} → ${instances(desired)}`,
+    }
+  }
+
+  if (view.reported === 0) {
+    return {
+      kind: 'unknown',
+      reason: `${describeGap(view, input.staleAfter)}, so the size it needs is unknown`,
+    }
+  }
+  let sum = 0
+  for (const v of Object.values(view.values)) sum += v
+  const usage = sum / view.reported
+  const ratio = usage / target
+  const reporting = `${coverage(view)} reporting`
+  const per = `${metric} ${formatNumber(usage, target)} per instance`
+  if (within(ratio)) return { kind: 'hold', reason: `${per} is within ${tol} of ${goal} (${reporting})` }
+
+  if (view.missing.length === 0) {
+    const desired = ceil(sum / target)
+    if (desired === current) {
+      return {
+        kind: 'hold',
+        reason: `${per} ${ratio > 1 ? above : below} (${reporting}), still ${instances(current)}`,
+      }
+    }
+    return {
+      kind: 'scale',
+      to: desired,
+      reason: `${per} ${ratio > 1 ? above : below} (${reporting}) → ${instances(desired)}`,
+    }
+  }
+
+  // Some instances did not report: recompute conservatively (HPA's replica_calculator).
+  const missing = listNames(view.missing, 3)
+  const n = view.expected
+  const direction = ratio > 1 ? above : below
+  // Scale-down counts the missing at 100 % of target, scale-up at 0 %.
+  const filled = ratio < 1 ? (sum + view.missing.length * target) / (n * target) : sum / (n * target)
+  const desired = ceil(filled * n)
+  const estimate = `counting ${missing} at ${ratio < 1 ? 'target' : '0'} it is ${formatNumber(filled * target, target)} per instance`
+  const why = within(filled)
+    ? `within ${tol} of ${goal}`
+    : ratio < 1 !== filled < 1
+      ? `${filled < 1 ? 'below' : 'above'} ${goal}`
+      : (ratio < 1 && desired >= current) || (ratio > 1 && desired <= current)
+        ? `which ${instances(current)} still fit`
+        : undefined
+  const observed = `${per} ${direction} (${reporting}), but ${estimate}`
+  if (why !== undefined) return { kind: 'hold', reason: `${observed}, ${why}: holding (HPA)` }
+  if (ratio < 1) {
+    return { kind: 'unknown', reason: `${observed} → ${instances(desired)}; missing data never scales down` }
+  }
+  return {
+    kind: 'scale',
+    to: desired,
+    reason: `${per} ${direction} (${reporting}); ${estimate} → ${instances(desired)}`,
+  }
+}
