@@ -1,0 +1,111 @@
+/**
+ * The `/v1` routes: thin translations between HTTP and the Controller (src/engine/controller.ts).
+ * Lists come wrapped in an object (`{"groups": […]}`) so fields can be added without breaking
+ * clients; single resources and decisions are returned as they are.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { TideError } from '../core/errors.js'
+import type { Controller } from '../engine/controller.js'
+import type { Reply } from './http.js'
+import { parseDecisionsQuery, parseScaleRequest } from './params.js'
+
+export interface RequestContext {
+  req: IncomingMessage
+  url: URL
+  /** Path parameters, decoded (`:name` → `params.name`). */
+  params: Record<string, string>
+  controller: Controller
+  /** The parsed JSON body, or undefined when empty; bounded to 64 KiB; read at most once. */
+  json(): Promise<unknown>
+  /**
+   * Runs the access check for a call that changes something. The server already ran it for
+   * routes marked `mutating`; routes where the request decides (seed 000's `op`) call it themselves.
+   */
+  authorize(mutating: boolean): void
+}
+
+export interface Route {
+  method: 'GET' | 'POST'
+  /** `/v1/groups/:name`: segments starting with `:` match one path segment. */
+  path: string
+  /** Changes something, so it needs the bearer token when one is configured. */
+  mutating: boolean
+  handle(ctx: RequestContext): Reply | Promise<Reply>
+  /** Shapes this route's error bodies (default: `{code, message}`). */
+  errorBody?: (err: TideError) => unknown
+}
+
+/** The dashboard comes later (web/); until then `/` says where the API is. */
+const PLACEHOLDER = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Tide</title></head>
+<body>
+<h1>Tide</h1>
+<p>The dashboard is not built yet. The API is here: <a href="v1/groups">v1/groups</a>,
+<a href="metrics">metrics</a>, <a href="healthz">healthz</a>.</p>
+</body>
+</html>
+`
+
+export const v1Routes: Route[] = [
+  {
+    method: 'GET',
+    path: '/',
+    mutating: false,
+    handle: () => ({ text: PLACEHOLDER, contentType: 'text/html; charset=utf-8' }),
+  },
+  {
+    method: 'GET',
+    path: '/healthz',
+    mutating: false,
+    handle: () => ({ json: { status: 'ok' } }),
+  },
+  {
+    method: 'GET',
+    path: '/metrics',
+    mutating: false,
+    handle: async ({ controller }) => {
+      const { contentType, body } = await controller.prometheus()
+      return { text: body, contentType }
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/groups',
+    mutating: false,
+    handle: ({ controller }) => ({ json: { groups: controller.listGroups() } }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/groups/:name',
+    mutating: false,
+    handle: ({ controller, params }) => ({ json: controller.getGroup(params.name!) }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/groups/:name/scale',
+    mutating: true,
+    handle: async ({ controller, params, json }) => {
+      const request = parseScaleRequest(await json())
+      return { json: await controller.scale(params.name!, request) }
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/groups/:name/auto',
+    mutating: true,
+    handle: async ({ controller, params, json }) => {
+      await json() // nothing is read from it, but the size limit and content type still apply
+      return { json: await controller.auto(params.name!) }
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/groups/:name/decisions',
+    mutating: false,
+    handle: ({ controller, params, url }) => {
+      const { limit } = parseDecisionsQuery(url.searchParams)
+      return { json: { decisions: controller.decisions(params.name!, { limit }) } }
+    },
+  },
+]

@@ -1,0 +1,68 @@
+/**
+ * `tide run -c FILE`: starts the daemon, says where everything is, and stops it cleanly on
+ * Ctrl-C or SIGTERM (systemd, docker stop). A second signal while stopping leaves at once.
+ */
+import type { Context } from './context.js'
+import { EXIT } from './io.js'
+
+export interface RunFlags {
+  config: string
+  listen?: string
+  logLevel?: string
+  json?: boolean
+}
+
+export async function runCommand(ctx: Context, flags: RunFlags): Promise<number> {
+  const { io, c } = ctx
+  // Listen before starting, so a signal during a slow start still stops what was started.
+  let signalled: (() => void) | undefined
+  let stopping = false
+  const stop = new Promise<void>((resolve) => {
+    signalled = resolve
+  })
+  const off = io.onSignal((signal) => {
+    if (stopping) {
+      ctx.err(`${signal} again: leaving without waiting`)
+      io.exit(EXIT.interrupted)
+      return
+    }
+    stopping = true
+    signalled?.()
+  })
+  try {
+    const daemon = await io.startDaemon({
+      configPath: flags.config,
+      listen: flags.listen,
+      logLevel: flags.logLevel,
+    })
+    const groups = daemon.controller.listGroups()
+    if (flags.json) {
+      ctx.json({
+        api: daemon.apiUrl,
+        groups: groups.map((g) => ({ name: g.name, target: g.target, route: daemon.routes[g.name] ?? null })),
+      })
+    } else {
+      const line = (label: string, value: string) => ctx.out(`  ${c.dim(label.padEnd(10))} ${value}`)
+      ctx.out(`${c.bold(c.cyan('tide'))} is running`)
+      line('api', `${daemon.apiUrl}/v1/groups`)
+      line('dashboard', `${daemon.apiUrl}/`)
+      line('metrics', `${daemon.apiUrl}/metrics`)
+      for (const g of groups) {
+        const route = daemon.routes[g.name]
+        const where = route ? `http://${route}` : c.dim('(no route)')
+        line(
+          g.name,
+          `${where}  ${c.dim(`${g.target}, ${g.min}–${g.max} instances${g.shadow ? ', shadow' : ''}`)}`,
+        )
+      }
+      ctx.out(c.dim('Ctrl-C stops it.'))
+    }
+    await stop
+    if (!flags.json) ctx.err('stopping…')
+    await daemon.close()
+    if (!flags.json) ctx.err('stopped')
+    return EXIT.ok
+  } finally {
+    off()
+  }
+}
