@@ -9,8 +9,8 @@
  * Ctrl-C away from the instances: Tide drains and stops them itself, in order.
  *
  * Local processes die with Tide: every group still running when Tide's process exits is sent
- * SIGKILL from an `exit` handler. (Nothing can run when Tide itself is SIGKILLed; its instances
- * then keep running, and their pids are in Tide's log.)
+ * SIGKILL from an `exit` handler. Nothing can run when Tide itself is SIGKILLed: its instances
+ * then keep running, and the next Tide stops them at start-up (leftovers.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { appendFileSync, closeSync, openSync, statSync, writeSync } from 'node:fs'

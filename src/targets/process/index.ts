@@ -13,7 +13,9 @@
  * own and `$PORT` works in the command line), with `PORT` (a free port on `host`), `HOST`,
  * `TIDE_INSTANCE` (`<group>-<n>`, n never reused in a run) and `TIDE_GROUP` in its
  * environment. It is ready when `GET <health.path>` answers 2xx. Its output goes to
- * `<logDir>/<instance>.log`. Instances are Tide's children: they stop when Tide stops.
+ * `<logDir>/<instance>.log`. Instances are Tide's children: they stop when Tide stops. If Tide
+ * is killed with SIGKILL they cannot; `<logDir>/instances.json` lists them, and the next Tide
+ * stops them when it starts (leftovers.ts).
  */
 import { resolve } from 'node:path'
 import { z } from 'zod'
@@ -143,7 +145,7 @@ export interface ProcessTargetDeps {
 }
 
 /**
- * The returned target implements every optional method of Target (watch, close).
+ * The returned target implements every optional method of Target (start, watch, close).
  * @param config a config parsed by processTargetSchema; a relative `cwd` has already been
  *   resolved against the config file's directory by the caller, or is taken from process.cwd().
  */

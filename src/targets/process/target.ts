@@ -17,6 +17,13 @@
  *
  * `desired` counts the instances Tide wants: starting, ready, and failed ones waiting for their
  * replacement. Draining and stopping instances are on their way out and not counted.
+ *
+ * Every running instance is listed in `<logDir>/instances.json` (leftovers.ts). `start()` stops
+ * the instances a previous Tide left running there (it was killed with SIGKILL, so its exit
+ * hook never ran) rather than adopting them: a process that is not Tide's child cannot be
+ * watched, and their health and drain state are unknown. The engine brings the group back to
+ * its size on its first tick. Numbering continues above the highest id found, so each instance
+ * still has a log of its own.
  */
 import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
@@ -35,6 +42,16 @@ import type {
 import { type ChildHandle, describeExit, type ExitInfo, spawnChild } from './child.js'
 import { ProcessStartError, ProcessTargetClosedError, type StartFailure } from './errors.js'
 import { probe } from './health.js'
+import {
+  highestNumber,
+  processStartTime,
+  readState,
+  STATE_FILE,
+  type StateEntry,
+  stopLeftover,
+  whyNotOurs,
+  writeState,
+} from './leftovers.js'
 import { freePort, portTaken } from './ports.js'
 import { backoffDelay, countFailure, type RestartConfig } from './restart.js'
 import { chooseVictims, type RemoveOrder } from './victims.js'
@@ -105,6 +122,12 @@ export class ProcessTarget implements Target {
   private readonly listeners = new Set<(status: GroupStatus) => void>()
   private closed = false
   private closing?: Promise<void>
+  /** What `<logDir>/instances.json` lists: the running instances' processes, by pid. */
+  private readonly recorded = new Map<number, StateEntry>()
+  private starting?: Promise<void>
+  private started = false
+  /** A failure to write the state file is logged once, not at every change. */
+  private stateFailing = false
 
   constructor(
     private readonly group: string,
@@ -113,6 +136,18 @@ export class ProcessTarget implements Target {
     private readonly clock: Clock,
     private readonly logger: ProcessLogger = noLogger,
   ) {}
+
+  /**
+   * Stops the instances a previous Tide left running (see the header), then clears the state
+   * file. Never rejects; aborting cuts the leftovers' grace short (SIGKILL at once). Idempotent;
+   * `scale` calls it too, for callers that do not.
+   */
+  start(signal?: AbortSignal): Promise<void> {
+    this.starting ??= this.stopLeftovers(signal).finally(() => {
+      this.started = true
+    })
+    return this.starting
+  }
 
   async status(_signal?: AbortSignal): Promise<GroupStatus> {
     return this.snapshotStatus()
@@ -129,6 +164,8 @@ export class ProcessTarget implements Target {
       throw new BadRequestError(`cannot scale group ${this.group} to ${to}: must be a whole number ≥ 0`)
     }
     signal.throwIfAborted()
+    if (!this.started) await this.start(signal)
+    if (this.closed) throw new ProcessTargetClosedError(this.group)
     const wanted = this.wanted()
     const from = wanted.length
     if (to === from) {
@@ -261,6 +298,7 @@ export class ProcessTarget implements Target {
       }
       slot.child = child
       slot.pid = child.pid
+      this.record(slot.id, child, port)
       // stopSlot waits for this launch, then stops the child.
       if (slot.stopRequested) return this.stoppedBeforeReady(slot)
       slot.detail = `starting: waiting for GET ${health.path} to answer 2xx`
@@ -448,6 +486,66 @@ export class ProcessTarget implements Target {
   private remove(slot: Slot): void {
     const i = this.slots.indexOf(slot)
     if (i >= 0) this.slots.splice(i, 1)
+  }
+
+  // ─── Leftovers and the state file ──────────────────────────────────────────
+
+  private get stateFile(): string {
+    return join(this.logDir, STATE_FILE)
+  }
+
+  private async stopLeftovers(signal?: AbortSignal): Promise<void> {
+    const { entries, problem } = readState(this.stateFile)
+    if (problem) this.logger.warn({ group: this.group, file: this.stateFile }, problem)
+    if (entries.length === 0 && !problem) return
+    this.next = Math.max(this.next, highestNumber(entries, this.group) + 1)
+    await Promise.all(
+      entries.map(async (entry) => {
+        const why = whyNotOurs(entry, this.group)
+        if (why) {
+          if (why !== 'not running') {
+            this.logger.info(
+              { group: this.group, instance: entry.id, pid: entry.pid },
+              `left pid ${entry.pid} alone: not ${entry.id} of a previous Tide (${why})`,
+            )
+          }
+          return
+        }
+        const by = await stopLeftover(entry, this.group, this.settings.stop_grace, signal)
+        this.logger.warn(
+          { group: this.group, instance: entry.id, pid: entry.pid, port: entry.port, signal: by },
+          `stopped ${entry.id} (pid ${entry.pid}) left running by a previous Tide`,
+        )
+      }),
+    )
+    this.saveState()
+  }
+
+  /** Lists a freshly spawned process in the state file, and takes it off when it exits. */
+  private record(id: string, child: ChildHandle, port: number): void {
+    const startTime = processStartTime(child.pid)
+    if (startTime === undefined) return // no /proc (or gone already): nothing could be matched later
+    this.recorded.set(child.pid, { id, pid: child.pid, port, startTime })
+    this.saveState()
+    void child.exited.then(() => {
+      this.recorded.delete(child.pid)
+      this.saveState()
+    })
+  }
+
+  /** Rewrites the state file from `recorded`. Never throws: the file is a safeguard, not a need. */
+  private saveState(): void {
+    try {
+      writeState(this.stateFile, this.group, [...this.recorded.values()])
+      this.stateFailing = false
+    } catch (err) {
+      if (this.stateFailing) return
+      this.stateFailing = true
+      this.logger.warn(
+        { group: this.group, file: this.stateFile, err },
+        `cannot write ${this.stateFile}: ${errorMessage(err)}; instances left by a Tide killed with SIGKILL would not be stopped at the next start`,
+      )
+    }
   }
 
   // ─── Reporting ─────────────────────────────────────────────────────────────
