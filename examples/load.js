@@ -100,7 +100,8 @@ clearInterval(ticker)
 agent.destroy()
 
 const sorted = stats.latencies.sort((a, b) => a - b)
-const pct = (p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : 0)
+const pct = (p) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : 0
 const seconds = (Date.now() - started) / 1000
 const summary = {
   ok: stats.ok,

@@ -19,7 +19,10 @@ groups:
       - { kind: target, metric: concurrency, per_instance: 8 }
 `
 
-function problems(text: string, env: NodeJS.ProcessEnv = {}): Array<{ path: string; message: string; value?: unknown }> {
+function problems(
+  text: string,
+  env: NodeJS.ProcessEnv = {},
+): Array<{ path: string; message: string; value?: unknown }> {
   try {
     parseConfigText(text, 'test.yaml', env)
   } catch (err) {
@@ -72,7 +75,11 @@ groups:
 
   test('the error message lists each problem on its own line with the value', () => {
     try {
-      parseConfigText('groups: { web: { max: 0, target: { kind: process, command: x }, policies: [] } }', 'tide.yaml', {})
+      parseConfigText(
+        'groups: { web: { max: 0, target: { kind: process, command: x }, policies: [] } }',
+        'tide.yaml',
+        {},
+      )
       assert.fail('should throw')
     } catch (err) {
       const e = err as ConfigError
@@ -115,8 +122,12 @@ groups:
   c: { max: 2, target: { kind: process, command: x }, sources: [{ kind: router }], policies: [{ kind: target, metric: concurrency, per_instance: 4 }] }
 `)
     assert.ok(got.some((p) => p.path === 'api.token' && /loopback/.test(p.message)))
-    assert.ok(got.some((p) => p.path === 'groups.b.route.listen' && /already used by group a/.test(p.message)))
-    assert.ok(got.some((p) => p.path === 'groups.c.sources[0]' && /needs the group to have a route/.test(p.message)))
+    assert.ok(
+      got.some((p) => p.path === 'groups.b.route.listen' && /already used by group a/.test(p.message)),
+    )
+    assert.ok(
+      got.some((p) => p.path === 'groups.c.sources[0]' && /needs the group to have a route/.test(p.message)),
+    )
   })
 
   test('${ENV} interpolation: values, defaults, whole-value numbers, $${ escapes, and unset variables named', () => {
@@ -142,7 +153,10 @@ groups:
 
   test('YAML syntax errors and a missing file are config errors, not crashes', async () => {
     assert.ok(problems('groups: [unclosed')[0]!.message.startsWith('YAML:'))
-    await assert.rejects(loadConfigFile(join(dir, 'absent.yaml')), (e: ConfigError) => e.code === 'E_CONFIG' && /no such file/.test(e.message))
+    await assert.rejects(
+      loadConfigFile(join(dir, 'absent.yaml')),
+      (e: ConfigError) => e.code === 'E_CONFIG' && /no such file/.test(e.message),
+    )
   })
 
   test('a file on disk loads with its directory, so relative paths follow the file', async () => {
@@ -154,7 +168,10 @@ groups:
   })
 
   test('the JSON Schema describes the input, rejects unknown keys and carries descriptions', () => {
-    const schema = configJsonSchema() as { properties: Record<string, { description?: string }>; additionalProperties: boolean }
+    const schema = configJsonSchema() as {
+      properties: Record<string, { description?: string }>
+      additionalProperties: boolean
+    }
     assert.equal(schema.additionalProperties, false)
     assert.ok(schema.properties.groups!.description)
   })

@@ -222,7 +222,8 @@ function crossCheck(config: Config): ConfigProblem[] {
         value: 0,
       })
     }
-    if (group.route) {
+    // Port 0 (any free port, used by tests) never collides.
+    if (group.route && splitHostPort(group.route.listen).port !== 0) {
       const other = routes.get(group.route.listen)
       if (other) {
         problems.push({
