@@ -28,15 +28,17 @@ interface Schema {
   exclusiveMaximum?: number
   minItems?: number
   pattern?: string
+  format?: string
 }
 
 function typeOf(s: Schema): string {
+  if (s.format === 'duration') return 'duration'
   if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``
-  if (s.enum) return s.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' \\| ')
+  if (s.enum) return s.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' | ')
   const variants = s.anyOf ?? s.oneOf
-  if (variants) return [...new Set(variants.map(typeOf))].join(' \\| ')
+  if (variants) return [...new Set(variants.map(typeOf))].join(' | ')
   if (s.type === 'array' && s.items) return `list of ${typeOf(s.items)}`
-  if (Array.isArray(s.type)) return s.type.join(' \\| ')
+  if (Array.isArray(s.type)) return s.type.join(' | ')
   if (
     s.type === 'object' &&
     s.additionalProperties &&
@@ -51,7 +53,7 @@ function limits(s: Schema): string {
   const parts: string[] = []
   if (s.minimum !== undefined) parts.push(`≥ ${s.minimum}`)
   if (s.exclusiveMinimum !== undefined) parts.push(`> ${s.exclusiveMinimum}`)
-  if (s.maximum !== undefined) parts.push(`≤ ${s.maximum}`)
+  if (s.maximum !== undefined && s.maximum < Number.MAX_SAFE_INTEGER) parts.push(`≤ ${s.maximum}`)
   if (s.exclusiveMaximum !== undefined) parts.push(`< ${s.exclusiveMaximum}`)
   if (s.minItems !== undefined) parts.push(`at least ${s.minItems}`)
   return parts.join(', ')

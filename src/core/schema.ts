@@ -24,7 +24,10 @@ function durationSchema() {
       }
       return ms
     })
-    .meta({ description: 'A duration: "500ms", "30s", "5m", "1h", or a number of seconds.' })
+    .meta({
+      description: 'A duration: "500ms", "30s", "5m", "1h", or a number of seconds.',
+      format: 'duration',
+    })
 }
 
 type DurationSchema = ReturnType<typeof durationSchema>

@@ -137,8 +137,13 @@ describe('/proc and the state file', () => {
 
   test('stopLeftover: SIGKILL when SIGTERM is ignored, at once when aborted', async (t) => {
     const env = { ...process.env, TIDE_GROUP: 'web', TIDE_INSTANCE: 'web-1' }
-    const stubborn = spawnOwn(t, ['sh', '-c', 'trap "" TERM; sleep 30 & wait'], env)
+    // It says "ready" once its trap is set: a SIGTERM before that would end it, and the test
+    // would see SIGTERM work (a race seen under load).
+    const ready = join(workdir(t), 'ready')
+    const stubborn = spawnOwn(t, ['sh', '-c', `trap "" TERM; touch ${ready}; sleep 30 & wait`], env)
     const pid = stubborn.pid!
+    for (let i = 0; i < 200 && !existsSync(ready); i++) await new Promise((r) => setTimeout(r, 25))
+    assert.ok(existsSync(ready), 'the stubborn process set its trap')
     const entry: StateEntry = { id: 'web-1', pid, port: 1, startTime: processStartTime(pid)! }
     assert.equal(whyNotOurs(entry, 'web'), undefined, 'it carries the marks')
     assert.match(
