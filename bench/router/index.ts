@@ -1,0 +1,262 @@
+/**
+ * bench/router: Tide's router against nginx, measured in the same run, with wrk on loopback.
+ *
+ *   node --import tsx bench/router/index.ts [--duration 10s] [--rounds 3] [--connections 64]
+ *                                           [--threads 2] [--workers N]
+ *
+ * One upstream (bench/router/upstream.ts: a keep-alive Node HTTP server answering 39 bytes of
+ * JSON, in one process, as a Node instance runs) is measured three ways, in rounds whose order
+ * rotates so neither proxy always runs right after the other:
+ *   direct   wrk → upstream
+ *   router   wrk → Tide's router (route.workers = cores unless --workers) → upstream
+ *   nginx    wrk → nginx (worker_processes auto, upstream keepalive 64, HTTP/1.1, Connection "")
+ *            → upstream
+ * Both proxies do the same work per request: keep-alive to the upstream, strip hop-by-hop
+ * headers, add X-Forwarded-For/Proto/Host, pass the client's Host. nginx runs from its own
+ * prefix and config in a temp dir (daemon off, error_log to a file) and is stopped by its pid.
+ * Printed: requests/s, p50 and p99 per target (median of the rounds) and the ratios router/nginx.
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { connect, createServer } from 'node:net'
+import { availableParallelism, tmpdir } from 'node:os'
+import { extname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { parseDuration } from '../../src/core/duration.js'
+import { createRouter, routeSchema } from '../../src/router/index.js'
+
+interface Result {
+  rps: number
+  p50: number
+  p99: number
+  errors: number
+}
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10s' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '64' },
+    threads: { type: 'string', default: '2' },
+    workers: { type: 'string' },
+    warmup: { type: 'string', default: '2s' },
+  },
+})
+const durationS = Math.max(1, Math.round((parseDuration(args.duration) ?? 10_000) / 1000))
+const warmupS = Math.max(1, Math.round((parseDuration(args.warmup) ?? 2000) / 1000))
+const rounds = Math.max(1, Number(args.rounds))
+const connections = Number(args.connections)
+const threads = Number(args.threads)
+const workers = args.workers === undefined ? availableParallelism() : Number(args.workers)
+
+function which(command: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/sbin', '/sbin']
+  for (const dir of dirs) {
+    if (dir !== '' && existsSync(join(dir, command))) return join(dir, command)
+  }
+  return undefined
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const a = server.address()
+      server.close(() => resolve(a !== null && typeof a === 'object' ? a.port : 0))
+    })
+  })
+}
+
+async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (Date.now() < until) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port }, () => {
+        socket.destroy()
+        resolve(true)
+      })
+      socket.once('error', () => resolve(false))
+    })
+    if (ok) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`)
+}
+
+/** wrk's latency figures carry units: "812.00us", "2.09ms", "1.02s". */
+function toMs(text: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim())
+  if (!m) return Number.NaN
+  const n = Number(m[1])
+  return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000
+}
+
+function runWrk(wrk: string, url: string, seconds: number): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(wrk, [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', url], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+    })
+    child.on('error', reject)
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`wrk exited with ${code}:\n${out}`))
+      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1])
+      const p50 = toMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? '')
+      const p99 = toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '')
+      const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0)
+      const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+      const socketErrors = socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0
+      resolve({ rps, p50, p99, errors: non2xx + socketErrors })
+    })
+  })
+}
+
+function nginxConfig(prefix: string, port: number, upstreamPort: number): string {
+  return `worker_processes auto;
+daemon off;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  upstream app {
+    server 127.0.0.1:${upstreamPort};
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+    }
+  }
+}
+`
+}
+
+function stop(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  return new Promise((resolve) => {
+    if (child === undefined || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+      return resolve()
+    }
+    child.once('exit', () => resolve())
+    process.kill(child.pid, signal)
+  })
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a')
+
+async function main(): Promise<void> {
+  const wrk = which('wrk')
+  if (wrk === undefined) {
+    console.log('wrk not installed: skipped (Debian: apt-get install wrk)')
+    return
+  }
+  const nginx = which('nginx')
+  const here = fileURLToPath(import.meta.url)
+  const upstreamFile = fileURLToPath(new URL(`./upstream${extname(here)}`, import.meta.url))
+  let upstream: ChildProcess | undefined
+  let nginxProcess: ChildProcess | undefined
+  let prefix: string | undefined
+  const router = createRouter('bench', routeSchema.parse({ listen: '127.0.0.1:0', workers }))
+  try {
+    upstream = fork(upstreamFile, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const upstreamPort = await new Promise<number>((resolve, reject) => {
+      upstream!.once('message', (m: { port: number }) => resolve(m.port))
+      upstream!.once('exit', (code) => reject(new Error(`upstream exited with ${code}`)))
+    })
+    await router.start()
+    router.setBackends([{ id: 'upstream', address: `127.0.0.1:${upstreamPort}` }])
+
+    const targets: Array<{ name: string; url: string }> = [
+      { name: 'direct', url: `http://127.0.0.1:${upstreamPort}/` },
+      { name: 'router', url: `http://${router.address}/` },
+    ]
+    if (nginx === undefined) console.log('nginx not installed: skipped (Debian: apt-get install nginx-light)')
+    else {
+      prefix = mkdtempSync(join(tmpdir(), 'tide-bench-nginx-'))
+      const port = await freePort()
+      writeFileSync(join(prefix, 'nginx.conf'), nginxConfig(prefix, port, upstreamPort))
+      nginxProcess = spawn(nginx, ['-p', prefix, '-c', join(prefix, 'nginx.conf')], { stdio: 'ignore' })
+      await waitForPort(port)
+      targets.push({ name: 'nginx', url: `http://127.0.0.1:${port}/` })
+    }
+
+    console.log(
+      `wrk -t${threads} -c${connections} -d${durationS}s --latency, ${rounds} round(s); ` +
+        `router workers: ${workers}; nginx worker_processes auto; cores: ${availableParallelism()}; ` +
+        `upstream: 1 Node process`,
+    )
+    for (const t of targets) await runWrk(wrk, t.url, warmupS)
+
+    const results = new Map<string, Result[]>(targets.map((t) => [t.name, []]))
+    for (let round = 0; round < rounds; round++) {
+      const order = targets.map((_, i) => targets[(i + round) % targets.length]!)
+      const line: string[] = []
+      for (const t of order) {
+        const r = await runWrk(wrk, t.url, durationS)
+        results.get(t.name)!.push(r)
+        line.push(`${t.name} ${fmt(r.rps, 0)} req/s p50 ${fmt(r.p50)}ms p99 ${fmt(r.p99)}ms`)
+      }
+      console.log(`round ${round + 1}: ${line.join(' | ')}`)
+    }
+
+    console.log('\ntarget    requests/s      p50 ms    p99 ms    errors')
+    const summary = new Map<string, Result>()
+    for (const t of targets) {
+      const rs = results.get(t.name)!
+      const s: Result = {
+        rps: median(rs.map((r) => r.rps)),
+        p50: median(rs.map((r) => r.p50)),
+        p99: median(rs.map((r) => r.p99)),
+        errors: rs.reduce((sum, r) => sum + r.errors, 0),
+      }
+      summary.set(t.name, s)
+      console.log(
+        `${t.name.padEnd(8)} ${fmt(s.rps, 0).padStart(12)} ${fmt(s.p50).padStart(11)} ${fmt(s.p99).padStart(9)} ${String(s.errors).padStart(9)}`,
+      )
+    }
+    const r = summary.get('router')!
+    const n = summary.get('nginx')
+    const d = summary.get('direct')!
+    console.log(`\nrouter/direct throughput: ${fmt(r.rps / d.rps)}`)
+    if (n !== undefined) {
+      const perRound = results
+        .get('router')!
+        .map((x, i) => fmt(x.rps / results.get('nginx')![i]!.rps))
+        .join(', ')
+      console.log(`router/nginx throughput: ${fmt(r.rps / n.rps)} (aim ≥ 1.00; per round: ${perRound})`)
+      console.log(`router/nginx p50: ${fmt(r.p50 / n.p50)}`)
+      console.log(`router/nginx p99: ${fmt(r.p99 / n.p99)} (aim ≤ 1.50)`)
+    }
+    const stats = router.stats({ windowMs: 5000 })
+    console.log(`router counted ${stats.requests} requests, ${stats.errors} errors`)
+  } finally {
+    await router.close()
+    await stop(nginxProcess, 'SIGQUIT')
+    await stop(upstream)
+    if (prefix !== undefined) {
+      const log = readFileSync(join(prefix, 'error.log'), 'utf8').trim()
+      if (log !== '') console.log(`nginx error.log:\n${log}`)
+      rmSync(prefix, { recursive: true, force: true })
+    }
+  }
+}
+
+await main()

@@ -1,0 +1,31 @@
+/** Messages between the router's primary (in Tide's process) and its worker processes. */
+import type { BackendSpec } from './backend.js'
+import type { RouteConfig } from './schema.js'
+import type { RouterCounters } from './stats.js'
+
+/** The environment variable that carries a worker's settings (JSON of WorkerInit). */
+export const WORKER_ENV = 'TIDE_ROUTER_WORKER'
+
+export interface WorkerInit {
+  group: string
+  config: RouteConfig
+  host: string
+  port: number
+  /** This worker's share of `queue.depth`. */
+  queueDepth: number
+  /** Epoch ms the router started. */
+  since: number
+}
+
+export type ToWorker =
+  | { t: 'backends'; backends: BackendSpec[]; draining: string[] }
+  | { t: 'drain'; id: string; seq: number; timeoutMs: number }
+  | { t: 'close'; timeoutMs: number }
+
+export type FromWorker =
+  | { t: 'listening'; address: string }
+  | { t: 'error'; message: string }
+  | { t: 'counters'; counters: RouterCounters }
+  | { t: 'demand' }
+  | { t: 'drained'; seq: number; inFlight: number; timedOut: boolean }
+  | { t: 'log'; level: 'info' | 'warn' | 'error'; obj: Record<string, unknown>; msg: string }
