@@ -4,7 +4,7 @@
  * `by: must be a non-zero integer (got "abc")`.
  */
 import { z } from 'zod'
-import { BadRequestError, type ConfigProblem, showValue } from '../core/errors.js'
+import { BadRequestError, type ConfigProblem, valueNote } from '../core/errors.js'
 import type { ScaleRequest } from '../engine/controller.js'
 
 const nonNegativeInt = 'must be an integer ≥ 0'
@@ -76,9 +76,7 @@ export function parseWith<S extends z.ZodType>(schema: S, input: unknown, what: 
     }
     return [{ path, message: issue.message, value: valueAt(input, issue.path) }]
   })
-  const text = problems
-    .map((p) => `${p.path ? `${p.path}: ` : ''}${p.message}${showValue(p.value)}`)
-    .join('; ')
+  const text = problems.map((p) => `${p.path ? `${p.path}: ` : ''}${p.message}${valueNote(p)}`).join('; ')
   throw new BadRequestError(text, problems)
 }
 

@@ -1,5 +1,5 @@
 /** `tide validate FILE` and `tide schema`: config checks that need no daemon. */
-import { ConfigError, showValue } from '../core/errors.js'
+import { ConfigError, valueNote } from '../core/errors.js'
 import type { Context } from './context.js'
 import { EXIT } from './io.js'
 
@@ -19,7 +19,7 @@ export async function validateCommand(
     const n = err.problems.length
     ctx.err(`${ce.red('error:')} ${file} has ${n} problem${n === 1 ? '' : 's'} ${ce.dim(`(${err.code})`)}`)
     for (const p of err.problems)
-      ctx.err(`  ${ce.bold(p.path || '(root)')}: ${p.message}${ce.dim(showValue(p.value))}`)
+      ctx.err(`  ${ce.bold(p.path || '(root)')}: ${p.message}${ce.dim(valueNote(p))}`)
     return EXIT.failure
   }
   if (flags.json) ctx.json({ ok: true, file, groups })

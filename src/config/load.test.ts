@@ -100,6 +100,25 @@ groups:
     assert.ok(got.some((p) => p.path === 'groups.b.min' && /wake/.test(p.message)))
   })
 
+  test('checks across keys are reported together with the schema problems, in one pass', () => {
+    const got = problems(`
+groups:
+  web:
+    min: 3
+    max: 2
+    interval: soon
+    target: { kind: process, command: x }
+    policies: [{ kind: target, metric: concurrncy, per_instance: 8 }]
+`)
+    const paths = got.map((p) => p.path)
+    assert.ok(paths.includes('groups.web.interval'), 'the schema problem')
+    assert.ok(paths.includes('groups.web.min'), 'min > max, although the schema failed elsewhere')
+    assert.ok(
+      paths.includes('groups.web.policies[0]'),
+      'the unknown metric, although the schema failed elsewhere',
+    )
+  })
+
   test('a policy reading a metric no source provides is named, with the metrics that are available', () => {
     const got = problems(`
 groups:

@@ -10,8 +10,8 @@ import { parseDocument } from 'yaml'
 import type { z } from 'zod'
 import { ConfigError, type ConfigProblem } from '../core/errors.js'
 import { isLoopback, splitHostPort } from '../core/schema.js'
-import { policyMetrics, policyName } from '../policies/index.js'
-import { type SourceConfig, sourceMetrics } from '../sources/index.js'
+import { policyMetrics, policyName, policySchema } from '../policies/index.js'
+import { type SourceConfig, sourceMetrics, sourceSchema } from '../sources/index.js'
 import { type Config, configSchema, type GroupConfig } from './schema.js'
 
 export interface LoadedConfig {
@@ -59,11 +59,9 @@ export function parseConfig(raw: unknown, label = 'config', env: NodeJS.ProcessE
   const problems: ConfigProblem[] = []
   const interpolated = interpolate(raw, [], env, problems)
   const result = configSchema.safeParse(interpolated)
-  if (!result.success) {
+  if (!result.success)
     problems.push(...result.error.issues.flatMap((issue) => toProblems(issue, interpolated)))
-  } else {
-    problems.push(...crossCheck(result.data))
-  }
+  problems.push(...crossCheck(interpolated))
   if (problems.length > 0) throw new ConfigError(problems, label)
   return deepFreeze(result.data!)
 }
@@ -192,29 +190,47 @@ export function formatPath(path: Array<string | number>): string {
 
 /** The sources a group uses: its own list, or the defaults for its target and route. */
 export function effectiveSources(group: GroupConfig): SourceConfig[] {
-  if (group.sources) return group.sources
+  return group.sources ?? defaultSources(group.route !== undefined, group.target.kind)
+}
+
+/** `router` for a routed group, `process` for local processes. */
+function defaultSources(routed: boolean, targetKind: unknown): SourceConfig[] {
   const sources: SourceConfig[] = []
-  if (group.route) sources.push({ kind: 'router' } as SourceConfig)
-  if (group.target.kind === 'process') sources.push({ kind: 'process' } as SourceConfig)
+  if (routed) sources.push({ kind: 'router' } as SourceConfig)
+  if (targetKind === 'process') sources.push({ kind: 'process' } as SourceConfig)
   return sources
 }
 
-function crossCheck(config: Config): ConfigProblem[] {
+/**
+ * Checks that span keys. They run on the raw (interpolated) input, each part parsed on its
+ * own, so they are reported together with the schema's problems: a user sees every problem
+ * in one pass, not a second list after fixing the first.
+ */
+function crossCheck(raw: unknown): ConfigProblem[] {
   const problems: ConfigProblem[] = []
-  const { host } = splitHostPort(config.api.listen)
-  if (!isLoopback(host) && !config.api.token) {
+  const root = isRecord(raw) ? raw : {}
+  const api = isRecord(root.api) ? root.api : {}
+  const apiListen = typeof api.listen === 'string' ? api.listen : '127.0.0.1:7070'
+  const apiHost = safeHost(apiListen)
+  if (apiHost !== undefined && !isLoopback(apiHost) && !api.token) {
     problems.push({
       path: 'api.token',
-      message: `is required when api.listen (${config.api.listen}) is not a loopback address: anyone who can reach it could scale your groups`,
+      message: `is required when api.listen (${apiListen}) is not a loopback address: anyone who can reach it could scale your groups`,
     })
   }
   const routes = new Map<string, string>()
-  for (const [name, group] of Object.entries(config.groups)) {
+  const groups = isRecord(root.groups) ? root.groups : {}
+  for (const [name, value] of Object.entries(groups)) {
+    if (!isRecord(value)) continue
     const at = `groups.${name}`
-    if (group.min > group.max) {
-      problems.push({ path: `${at}.min`, message: `must be <= max (${group.max})`, value: group.min })
+    const min = typeof value.min === 'number' ? value.min : 1
+    const max = value.max
+    const route =
+      isRecord(value.route) && typeof value.route.listen === 'string' ? value.route.listen : undefined
+    if (typeof max === 'number' && min > max) {
+      problems.push({ path: `${at}.min`, message: `must be <= max (${max})`, value: min })
     }
-    if (group.min === 0 && !group.route) {
+    if (min === 0 && value.route === undefined) {
       problems.push({
         path: `${at}.min`,
         message:
@@ -223,27 +239,22 @@ function crossCheck(config: Config): ConfigProblem[] {
       })
     }
     // Port 0 (any free port, used by tests) never collides.
-    if (group.route && splitHostPort(group.route.listen).port !== 0) {
-      const other = routes.get(group.route.listen)
-      if (other) {
+    if (route !== undefined && safePort(route) !== 0 && safePort(route) !== undefined) {
+      const other = routes.get(route)
+      if (other)
         problems.push({
           path: `${at}.route.listen`,
           message: `is already used by group ${other}`,
-          value: group.route.listen,
+          value: route,
         })
-      }
-      if (group.route.listen === config.api.listen) {
-        problems.push({
-          path: `${at}.route.listen`,
-          message: 'is the API address',
-          value: group.route.listen,
-        })
-      }
-      routes.set(group.route.listen, name)
+      if (route === apiListen)
+        problems.push({ path: `${at}.route.listen`, message: 'is the API address', value: route })
+      routes.set(route, name)
     }
-    const sources = effectiveSources(group)
+    const sources = parsedSources(value)
+    if (sources === undefined) continue // a broken source is already reported; metrics cannot be checked
     sources.forEach((source, i) => {
-      if (source.kind === 'router' && !group.route) {
+      if (source.kind === 'router' && value.route === undefined) {
         problems.push({
           path: `${at}.sources[${i}]`,
           message: 'the router source needs the group to have a route',
@@ -251,19 +262,57 @@ function crossCheck(config: Config): ConfigProblem[] {
       }
     })
     const provided = new Set(sources.flatMap(sourceMetrics))
-    group.policies.forEach((policy, i) => {
-      for (const metric of policyMetrics(policy)) {
+    const policies = Array.isArray(value.policies) ? value.policies : []
+    policies.forEach((raw, i) => {
+      const parsed = policySchema.safeParse(raw)
+      if (!parsed.success) return
+      for (const metric of policyMetrics(parsed.data)) {
         if (!provided.has(metric)) {
           const offer = provided.size > 0 ? [...provided].sort().join(', ') : 'none: add a source'
           problems.push({
             path: `${at}.policies[${i}]`,
-            message: `policy ${policyName(policy, i)} reads metric "${metric}", which no source of the group provides (available: ${offer})`,
+            message: `policy ${policyName(parsed.data, i)} reads metric "${metric}", which no source of the group provides (available: ${offer})`,
           })
         }
       }
     })
   }
   return problems
+}
+
+/** The group's sources as effectiveSources() would give them, or undefined if one does not parse. */
+function parsedSources(group: Record<string, unknown>): SourceConfig[] | undefined {
+  if (group.sources === undefined) {
+    return defaultSources(group.route !== undefined, isRecord(group.target) ? group.target.kind : undefined)
+  }
+  if (!Array.isArray(group.sources)) return undefined
+  const out: SourceConfig[] = []
+  for (const raw of group.sources) {
+    const parsed = sourceSchema.safeParse(raw)
+    if (!parsed.success) return undefined
+    out.push(parsed.data)
+  }
+  return out
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+function safeHost(address: string): string | undefined {
+  try {
+    return splitHostPort(address).host
+  } catch {
+    return undefined
+  }
+}
+
+function safePort(address: string): number | undefined {
+  try {
+    return splitHostPort(address).port
+  } catch {
+    return undefined
+  }
 }
 
 function deepFreeze<T>(value: T): T {

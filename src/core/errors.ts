@@ -37,7 +37,7 @@ export interface ConfigProblem {
 export class ConfigError extends TideError {
   readonly problems: ConfigProblem[]
   constructor(problems: ConfigProblem[], source = 'config') {
-    const lines = problems.map((p) => `  ${p.path || '(root)'}: ${p.message}${showValue(p.value)}`)
+    const lines = problems.map((p) => `  ${p.path || '(root)'}: ${p.message}${valueNote(p)}`)
     super(
       'E_CONFIG',
       `${source} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${lines.join('\n')}`,
@@ -78,6 +78,14 @@ export class NoChangeError extends TideError {
   constructor(message: string) {
     super('E_NO_CHANGE', message, { status: 409 })
   }
+}
+
+/** ` (got …)`, unless the message already quotes the value. */
+export function valueNote(problem: ConfigProblem): string {
+  if (problem.value === undefined) return ''
+  const note = showValue(problem.value)
+  const quoted = typeof problem.value === 'string' ? JSON.stringify(problem.value) : String(problem.value)
+  return problem.message.includes(quoted) ? '' : note
 }
 
 export function showValue(value: unknown): string {
