@@ -144,19 +144,7 @@ export class GroupRunner {
         `Tide stopped during "${intent.reason}" (${intent.from} → ${intent.to}, started ${new Date(intent.startedAt).toISOString()}); ` +
         `the target now reports ${this.status.desired} instance(s), ${this.status.ready} ready; the loop takes it from here`
       this.log.warn({ group: this.name, intent: intent.id }, reason)
-      this.record(
-        {
-          kind: 'hold',
-          from: this.status.desired,
-          to: this.status.desired,
-          reason,
-          steps: [reason],
-          recommendations: [],
-        },
-        'recovery',
-        'held',
-        now,
-      )
+      this.record(sentence('hold', this.status.desired, this.status.desired, reason), 'recovery', 'held', now)
     }
   }
 
@@ -180,8 +168,7 @@ export class GroupRunner {
     if (this.status.desired > 0) return // instances are on their way; the request waits for them
     const to = Math.max(1, this.parts.settings.min)
     const reason = `scale up 0 → ${to}: a request arrived while the group was at zero`
-    const decision: Decision = { kind: 'scale', from: 0, to, reason, steps: [reason], recommendations: [] }
-    this.apply(decision, 'auto', this.parts.clock.now())
+    this.apply(sentence('scale', 0, to, reason), 'auto', this.parts.clock.now())
   }
 
   private schedule(delay: number): void {
@@ -215,15 +202,7 @@ export class GroupRunner {
     if (this.operation) {
       const op = this.operation
       const reason = `hold at ${op.to}: an operation is in flight (${op.from} → ${op.to}, ${Math.round((now - op.startedAt) / 1000)}s so far)`
-      const decision: Decision = {
-        kind: 'hold',
-        from: this.status.desired,
-        to: this.status.desired,
-        reason,
-        steps: [reason],
-        recommendations: [],
-      }
-      return this.remember(decision, trigger, now)
+      return this.remember(sentence('hold', this.status.desired, this.status.desired, reason), trigger, now)
     }
     const decision = this.decide(now)
     telemetry?.evaluationDuration.observe({ group: this.name }, (clock.now() - started) / 1000)
@@ -466,28 +445,17 @@ export class GroupRunner {
     })
     if (!plan.ok) throw new ConflictError('E_COOLDOWN', `group ${this.name}: ${plan.reason}`)
     const { to, reason, steps } = plan
-    if (to === current) {
-      return this.record(
-        { kind: 'hold', from: current, to, reason, steps, recommendations: [] },
-        'manual',
-        'held',
-        now,
-      )
+    const decision: Decision = {
+      kind: to === current ? 'hold' : 'scale',
+      from: current,
+      to,
+      reason,
+      steps,
+      recommendations: [],
     }
-    if (settings.shadow) {
-      return this.record(
-        { kind: 'scale', from: current, to, reason, steps, recommendations: [] },
-        'manual',
-        'shadow',
-        now,
-      )
-    }
-    const { record, done } = this.apply(
-      { kind: 'scale', from: current, to, reason, steps, recommendations: [] },
-      'manual',
-      now,
-      plan.forced,
-    )
+    if (to === current) return this.record(decision, 'manual', 'held', now)
+    if (settings.shadow) return this.record(decision, 'manual', 'shadow', now)
+    const { record, done } = this.apply(decision, 'manual', now, plan.forced)
     return request.wait ? done : record
   }
 
@@ -551,6 +519,11 @@ export class GroupRunner {
   abortAll(): void {
     this.abort.abort(new Error('Tide is shutting down'))
   }
+}
+
+/** A decision that is one sentence, made without policies (recovery, wake, busy). */
+function sentence(kind: Decision['kind'], from: number, to: number, reason: string): Decision {
+  return { kind, from, to, reason, steps: [reason], recommendations: [] }
 }
 
 /** The group-level number of a reading: its total where the source has one, otherwise the mean. */
