@@ -72,7 +72,7 @@ function section(title: string, path: string, s: Schema, out: string[], level: n
   if (s.description) out.push(s.description, '')
   out.push('| key | type | default | description |', '|---|---|---|---|')
   for (const [key, raw] of Object.entries(props)) {
-    const prop = unwrap(raw)
+    const prop = raw
     const def =
       raw.default !== undefined
         ? `\`${JSON.stringify(raw.default)}\``
@@ -90,9 +90,12 @@ function section(title: string, path: string, s: Schema, out: string[], level: n
     if (variants?.every((v) => v.properties?.kind)) {
       for (const v of variants)
         nested.push([`\`${child}\` kind \`${String(v.properties!.kind!.const)}\``, child, v])
+    } else if (variants) {
+      // A shorthand or an object (`health: /healthz` or `health: { path, interval }`): document the object.
+      for (const v of variants) if (v.properties) nested.push([`\`${child}\` (object form)`, child, v])
     }
     if (prop.type === 'array' && prop.items) {
-      const item = unwrap(prop.items)
+      const item = prop.items
       const itemVariants = item.oneOf ?? item.anyOf
       if (itemVariants?.every((v) => v.properties?.kind)) {
         for (const v of itemVariants) {
@@ -110,10 +113,6 @@ function section(title: string, path: string, s: Schema, out: string[], level: n
   }
   out.push('')
   for (const [t, p, n] of nested) section(t, p, n, out, Math.min(level + 1, 4))
-}
-
-function unwrap(s: Schema): Schema {
-  return s
 }
 
 export function renderReference(): string {

@@ -149,6 +149,22 @@ groups:
     )
   })
 
+  test('two sources providing the same metric name are refused: a policy could not tell which it reads', () => {
+    const got = problems(`
+groups:
+  web:
+    max: 3
+    target: { kind: process, command: x }
+    sources: [{ kind: process }, { kind: scrape, metrics: { cpu: { family: process_cpu_seconds_total } } }]
+    policies: [{ kind: target, metric: cpu, per_instance: 0.5 }]
+`)
+    assert.ok(
+      got.some(
+        (p) => p.path === 'groups.web.sources[1]' && /"cpu".*sources\[0\] \(process\)/.test(p.message),
+      ),
+    )
+  })
+
   test('${ENV} interpolation: values, defaults, whole-value numbers, $${ escapes, and unset variables named', () => {
     const text = `
 api: { token: "\${TOKEN}" }

@@ -261,7 +261,20 @@ function crossCheck(raw: unknown): ConfigProblem[] {
         })
       }
     })
-    const provided = new Set(sources.flatMap(sourceMetrics))
+    const providers = new Map<string, number>()
+    sources.forEach((source, i) => {
+      for (const metric of sourceMetrics(source)) {
+        const first = providers.get(metric)
+        if (first === undefined) providers.set(metric, i)
+        else if (first !== i) {
+          problems.push({
+            path: `${at}.sources[${i}]`,
+            message: `provides metric "${metric}", which sources[${first}] (${sources[first]!.kind}) provides too; rename one so policies know which they read`,
+          })
+        }
+      }
+    })
+    const provided = new Set(providers.keys())
     const policies = Array.isArray(value.policies) ? value.policies : []
     policies.forEach((raw, i) => {
       const parsed = policySchema.safeParse(raw)

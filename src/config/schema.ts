@@ -22,7 +22,7 @@ const directionSchema = z
     stabilization: duration()
       .optional()
       .describe(
-        'Scale-down: act on the highest recommendation of this window (HPA: 300s). Scale-up: on the lowest (HPA: 0s).',
+        'Scale-down acts on the highest recommendation of this window, scale-up on the lowest. Default: 300s for scale-down, 0s for scale-up (as HPA).',
       ),
     max_step: z
       .number()

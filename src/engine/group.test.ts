@@ -253,4 +253,23 @@ describe('group loop', () => {
     assert.equal(d.to, 3)
     assert.equal(target.calls.length, 0)
   })
+
+  test('a shadow group stores what it would do when that changes, not at every tick', async () => {
+    const { group, source, store, clock } = runner({ target: new FakeTarget(2), s: { shadow: true } })
+    source.perInstance = 0.95
+    await group.start({ loop: false })
+    for (let i = 0; i < 5; i++) {
+      await group.evaluate('auto')
+      clock.advance(1000)
+    }
+    assert.equal(
+      store.decisions('web').filter((d) => d.outcome === 'shadow').length,
+      1,
+      'five ticks, one stored',
+    )
+    source.perInstance = 0.1
+    await group.evaluate('auto')
+    assert.equal(store.decisions('web', 1)[0]!.to, 1, 'a different wish is stored at once')
+    assert.equal(group.view().lastDecision?.to, 1)
+  })
 })

@@ -96,6 +96,7 @@ export class GroupRunner {
   private metrics: Metrics = {}
   private lastDecision?: DecisionRecord
   private lastStoredHeldAt = 0
+  private lastShadow?: { to: number; at: number }
   private operation?: Operation
   private timer?: NodeJS.Timeout
   private stopped = false
@@ -207,7 +208,7 @@ export class GroupRunner {
     const decision = this.decide(now)
     telemetry?.evaluationDuration.observe({ group: this.name }, (clock.now() - started) / 1000)
     if (decision.kind === 'scale' && decision.to !== decision.from) {
-      if (this.parts.settings.shadow) return this.record(decision, trigger, 'shadow', now)
+      if (this.parts.settings.shadow) return this.shadow(decision, trigger, now)
       return this.apply(decision, trigger, now).record
     }
     return this.remember(decision, trigger, now)
@@ -402,6 +403,28 @@ export class GroupRunner {
       })
     }
     if (record.id % 100 === 0) this.parts.store.pruneDecisions(this.name, this.parts.settings.keepDecisions)
+    return record
+  }
+
+  /**
+   * A shadow group never starts a cooldown, so it would want the same change at every tick:
+   * its decision is stored when what it would do changes, or every 30s while it stays the same.
+   */
+  private shadow(decision: Decision, trigger: Trigger, now: number): DecisionRecord {
+    const last = this.lastShadow
+    if (trigger !== 'auto' || !last || last.to !== decision.to || now - last.at >= HELD_RECORD_INTERVAL) {
+      this.lastShadow = { to: decision.to, at: now }
+      return this.record(decision, trigger, 'shadow', now)
+    }
+    const record: DecisionRecord = {
+      ...decision,
+      id: 0,
+      group: this.name,
+      at: now,
+      trigger,
+      outcome: 'shadow',
+    }
+    this.lastDecision = record
     return record
   }
 
