@@ -2,18 +2,19 @@
  * Errors of the process target. Codes (HTTP status the API uses):
  * - E_PROCESS_START (502): new instances did not become ready (exited, or no 2xx from the
  *   health path within `start_timeout`); each was killed, and Tide keeps replacing it with
- *   back-off. The message has the last lines of each one's log.
+ *   back-off. The message has the last lines each one wrote to its log (not what earlier
+ *   processes with the same id wrote there).
  * - E_PROCESS_CLOSED (503): the target was closed (Tide is shutting down); nothing was changed.
  */
 import { TargetError, TideError } from '../../core/errors.js'
 
 export interface StartFailure {
   id: string
-  /** "exited with code 1 after 40ms before it was ready", "not ready within 30s (last check: connection refused)". */
+  /** "exited with code 1 after 40ms before it was ready", "was not ready within 30s and was killed (last check: GET /healthz: answered 404)". */
   reason: string
   /** Where its output went. */
   logFile: string
-  /** The last lines of that output, for the error message. */
+  /** The last lines this process wrote there (none: "no output"), for the error message. */
   lastOutput: string[]
 }
 

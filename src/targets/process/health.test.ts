@@ -22,7 +22,11 @@ describe('probe', () => {
       res.end()
     })
     assert.deepEqual(await probe('127.0.0.1', port, '/healthz', 1000), { ok: true, status: 204 })
-    assert.deepEqual(await probe('127.0.0.1', port, '/other', 1000), { ok: false, reason: 'answered 503' })
+    assert.deepEqual(await probe('127.0.0.1', port, '/other', 1000), {
+      ok: false,
+      reason: 'answered 503',
+      status: 503,
+    })
   })
 
   test('nothing listening is "connection refused"', async () => {
@@ -32,7 +36,17 @@ describe('probe', () => {
 
   test('no answer within the timeout, or an abort, ends the check', async (t) => {
     const port = await serve(t, () => {}) // never answers
-    assert.deepEqual(await probe('127.0.0.1', port, '/', 50), { ok: false, reason: 'no answer within 50ms' })
+    assert.deepEqual(await probe('127.0.0.1', port, '/', 50), {
+      ok: false,
+      reason: 'no answer within 50ms',
+      timedOut: true,
+    })
+    // A timeout cut short by a deadline is a fraction of a millisecond; people read it rounded.
+    assert.deepEqual(await probe('127.0.0.1', port, '/', 20.7668), {
+      ok: false,
+      reason: 'no answer within 21ms',
+      timedOut: true,
+    })
     const abort = new AbortController()
     const pending = probe('127.0.0.1', port, '/', 60_000, abort.signal)
     abort.abort()

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { TideError } from '../../core/errors.js'
 import type { GroupStatus, Instance, Target } from '../../core/types.js'
 import { createProcessTarget, ProcessStartError, type ProcessTarget, processTargetSchema } from './index.js'
+import { tail } from './target.js'
 
 const APP = resolve(fileURLToPath(import.meta.url), '../../../../examples/app/server.js')
 const NODE = process.execPath
@@ -28,15 +29,45 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Alive and not a zombie (an orphan's zombie lingers until its new parent reaps it). */
+function running(pid: number): boolean {
+  if (!pidAlive(pid)) return false
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return false
+  }
+}
+
+/** Polls (bounded, not a timing assertion) until `ok` holds. */
+async function eventually(ok: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < PATIENCE_MS / 25; i++) {
+    if (ok()) return
+    await sleep(25)
+  }
+  assert.fail(`gave up waiting for ${what}`)
+}
+
+async function startError(scaling: Promise<unknown>): Promise<ProcessStartError> {
+  const err = await scaling.then(
+    () => assert.fail('scale should have failed'),
+    (e: unknown) => e,
+  )
+  assert.ok(err instanceof ProcessStartError, String(err))
+  return err
+}
+
 /**
  * A process target for group `web` with a fresh directory for its logs (and test scripts);
- * the target is closed and the directory removed after the test, pass or fail.
+ * the target is closed and the directory removed after the test, pass or fail. With `reuse`,
+ * the target shares that earlier target's directory (as a later run of Tide would).
  */
 function setup(
   t: TestContext,
   config: Record<string, unknown> | ((dir: string) => Record<string, unknown>),
+  reuse?: { dir: string },
 ): { target: ProcessTarget; logDir: string; dir: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'tide-process-'))
+  const dir = reuse?.dir ?? mkdtempSync(join(tmpdir(), 'tide-process-'))
   const logDir = join(dir, 'logs')
   const parsed = processTargetSchema.parse({
     kind: 'process',
@@ -89,7 +120,7 @@ describe('processTargetSchema', () => {
       command: 'node app.js',
       env: {},
       host: '127.0.0.1',
-      health: { path: '/healthz', interval: 50, timeout: 1000 },
+      health: { path: '/healthz', interval: 50, timeout: 1000, live_interval: 0, live_failures: 3 },
       start_timeout: 30_000,
       stop_grace: 10_000,
       restart: { backoff: 1000, max_backoff: 30_000, reset_after: 60_000 },
@@ -105,7 +136,25 @@ describe('processTargetSchema', () => {
       env: { WORK_MS: 25, DEBUG: true },
       restart: { backoff: '2s' },
     })
-    assert.deepEqual(c.health, { path: '/ready', interval: 50, timeout: 1000 })
+    assert.deepEqual(c.health, {
+      path: '/ready',
+      interval: 50,
+      timeout: 1000,
+      live_interval: 0,
+      live_failures: 3,
+    })
+    const live = processTargetSchema.parse({
+      kind: 'process',
+      command: 'x',
+      health: { live_interval: '5s', live_failures: 2 },
+    })
+    assert.deepEqual(live.health, {
+      path: '/healthz',
+      interval: 50,
+      timeout: 1000,
+      live_interval: 5000,
+      live_failures: 2,
+    })
     assert.deepEqual(c.env, { WORK_MS: '25', DEBUG: 'true' })
     assert.deepEqual(c.command, ['node', 'app.js'])
     assert.deepEqual(c.restart, { backoff: 2000, max_backoff: 30_000, reset_after: 60_000 })
@@ -126,7 +175,7 @@ describe('processTargetSchema', () => {
       kind: 'process',
       command: '',
       env: { PORT: '1' },
-      health: { path: 'healthz', every: '1s' },
+      health: { path: 'healthz', every: '1s', live_failures: 0 },
       start_timeout: 0,
       colour: 'blue',
     })
@@ -135,6 +184,25 @@ describe('processTargetSchema', () => {
     for (const path of ['command', 'env.PORT', 'health', 'start_timeout', '']) {
       assert.ok(paths.includes(path), `expected a problem at "${path}", got ${JSON.stringify(paths)}`)
     }
+  })
+})
+
+describe('tail', () => {
+  test("reads what follows an offset, at most 8 KiB, without a partial first line or Tide's lines", (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'tide-tail-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
+    const file = join(dir, 'web-1.log')
+    const earlier = '# tide: starting web-1\nold line\n'
+    writeFileSync(
+      file,
+      `${earlier}# tide: starting web-1\nnew line\n# tide: pid 1 exited with code 1 after 5ms\n`,
+    )
+    assert.deepEqual(tail(file, 5), ['old line', 'new line'])
+    assert.deepEqual(tail(file, 5, Buffer.byteLength(earlier)), ['new line'])
+    assert.deepEqual(tail(file, 5, 10_000), ['old line', 'new line'], 'a file truncated since is all new')
+    writeFileSync(file, `${'x'.repeat(100)}\n${'long '.repeat(2000)}\nlast\n`)
+    assert.deepEqual(tail(file, 5), ['last'], 'the line the 8 KiB window starts inside is left out')
+    assert.deepEqual(tail(join(dir, 'missing.log'), 5), [])
   })
 })
 
@@ -254,6 +322,186 @@ createServer((req, res) => res.end('ok')).listen(Number(process.env.PORT), proce
     assert.equal(status.desired, 1, 'Tide keeps working towards the size it was asked for')
     assert.equal(byId(status, 'web-1')?.state, 'failed')
     assert.match(status.message ?? '', /web-1 was not ready within 1\.5s.*replaces it in 10m/)
+  })
+
+  test("a start timeout names the health path's last answer, not a check the deadline cut short", async (t) => {
+    // The first check is answered 404; later ones get no answer, like the user's last check,
+    // cut to 0.08ms by the deadline, whose "no answer within 0.07668000000012398ms" hid the 404.
+    const script = (dir: string) => {
+      const file = join(dir, 'no-health.mjs')
+      writeFileSync(
+        file,
+        `import { createServer } from 'node:http'
+let requests = 0
+createServer((req, res) => {
+  if (requests++ === 0) { res.statusCode = 404; res.end() }
+}).listen(Number(process.env.PORT), process.env.HOST)
+`,
+      )
+      return file
+    }
+    const restart = { backoff: '10m', max_backoff: '10m' } // no replacement during the test
+    // Every check after the first is cut short by the deadline (timeout 5s > start_timeout 2s).
+    const clipped = setup(t, (dir) => ({
+      command: [NODE, script(dir)],
+      start_timeout: '2s',
+      health: { timeout: '5s' },
+      restart,
+    }))
+    // Full-length checks that time out: both findings are worth saying.
+    const hanging = setup(t, (dir) => ({
+      command: [NODE, script(dir)],
+      start_timeout: '2s',
+      health: { timeout: '300ms' },
+      restart,
+    }))
+    const [a, b] = await Promise.all([
+      startError(clipped.target.scale(1, { reason: 'test' }, signal())),
+      startError(hanging.target.scale(1, { reason: 'test' }, signal())),
+    ])
+    assert.match(
+      a.message,
+      /^group web: web-1 was not ready within 2s and was killed \(last check: GET \/healthz: answered 404\) \(log: /,
+    )
+    assert.match(
+      b.message,
+      /^group web: web-1 was not ready within 2s and was killed \(last check: GET \/healthz: answered 404, then no answer within 300ms\) \(log: /,
+    )
+    for (const err of [a, b]) assert.doesNotMatch(err.message, /\d\.\d+ ?ms/, 'no raw float')
+  })
+
+  test('a start error quotes only what this instance wrote, not an earlier run with the same id', async (t) => {
+    // An earlier run of Tide: web-1 ran through the shell and wrote "nodee: not found".
+    const earlier = setup(t, {
+      command: 'nodee --version',
+      restart: { backoff: '10m', max_backoff: '10m' },
+    })
+    const first = await startError(earlier.target.scale(1, { reason: 'test' }, signal()))
+    assert.match(first.failed[0]!.lastOutput.join('\n'), /nodee: not found/)
+    await earlier.target.close()
+
+    // A new run starts numbering at 1 again and appends to the same web-1.log. An argv command
+    // that cannot be spawned writes nothing, so there is nothing to quote.
+    const later = setup(
+      t,
+      { command: ['nodee-tide-test'], restart: { backoff: '10m', max_backoff: '10m' } },
+      earlier,
+    )
+    const second = await startError(later.target.scale(1, { reason: 'test' }, signal()))
+    assert.equal(second.failed[0]!.logFile, first.failed[0]!.logFile, 'the same log file')
+    assert.deepEqual(second.failed[0]!.lastOutput, [])
+    assert.match(
+      second.message,
+      /web-1 could not be started: cannot run nodee-tide-test: not found \(log: .+\); no output$/,
+    )
+    assert.doesNotMatch(second.message, /nodee: not found/)
+    await later.target.close()
+
+    // And one that writes something shows that alone.
+    const third = setup(
+      t,
+      { command: ['sh', '-c', 'echo mine >&2; exit 3'], restart: { backoff: '10m', max_backoff: '10m' } },
+      earlier,
+    )
+    const err = await startError(third.target.scale(1, { reason: 'test' }, signal()))
+    assert.deepEqual(err.failed[0]!.lastOutput, ['mine'])
+    assert.match(
+      readFileSync(err.failed[0]!.logFile, 'utf8'),
+      /nodee: not found[\s\S]*mine/,
+      'the file keeps it all',
+    )
+  })
+
+  test('health.live_interval: a ready instance that fails its checks is killed with its group and replaced', async (t) => {
+    const { target, logDir } = setup(t, (dir) => {
+      const script = join(dir, 'sickly.mjs')
+      writeFileSync(
+        script,
+        `import { spawn } from 'node:child_process'
+import { createServer } from 'node:http'
+let sick = false
+process.on('SIGUSR2', () => { sick = true })
+// A helper in the instance's process group: it must go with the instance.
+const helper = spawn('sleep', ['600'], { stdio: 'ignore' })
+createServer((req, res) => {
+  if (req.url === '/helper') return res.end(String(helper.pid))
+  res.statusCode = sick ? 500 : 200
+  res.end()
+}).listen(Number(process.env.PORT), process.env.HOST)
+`,
+      )
+      return {
+        command: [NODE, script],
+        health: { live_interval: '50ms', live_failures: 3 },
+        restart: { backoff: '100ms', max_backoff: '100ms' },
+      }
+    })
+    await target.scale(1, { reason: 'test' }, signal())
+    const web1 = byId(await target.status(signal()), 'web-1')!
+    const res = await fetch(`http://${web1.address}/helper`, { headers: { connection: 'close' } })
+    const helper = Number(await res.text())
+    assert.ok(helper > 0 && running(helper), 'the helper runs')
+    t.after(() => {
+      if (running(helper)) process.kill(helper, 'SIGKILL') // only if the test failed
+    })
+    // Healthy: checks pass and it stays ready.
+    await sleep(200)
+    assert.equal(byId(await target.status(signal()), 'web-1')?.state, 'ready')
+
+    const details: string[] = []
+    target.watch!((s) => {
+      const d = byId(s, 'web-1')?.detail
+      if (d && details.at(-1) !== d) details.push(d)
+    })
+    const failed = waitFor(target, (s) => byId(s, 'web-1')?.state === 'failed', 'web-1 to be failed')
+    process.kill(web1.pid!, 'SIGUSR2')
+    const during = await failed
+    assert.match(
+      byId(during, 'web-1')!.detail!,
+      /^failed 3 health checks in a row \(last: GET \/healthz: answered 500\) and was killed; a new instance replaces it in 100ms$/,
+    )
+    assert.equal(byId(during, 'web-2'), undefined, 'heard at once, not when the replacement comes')
+    assert.equal(during.desired, 1)
+    assert.equal(during.ready, 0)
+    assert.match(
+      details.join('\n'),
+      /ready; health check failing \(1 of 3 in a row\): GET \/healthz: answered 500/,
+    )
+    await eventually(() => !running(web1.pid!) && !running(helper), 'the instance and its helper to be gone')
+
+    const after = await waitFor(target, (s) => byId(s, 'web-2')?.state === 'ready', 'web-2 to be ready')
+    assert.deepEqual(
+      after.instances.map((i) => i.id),
+      ['web-2'],
+    )
+    const log = readFileSync(join(logDir, 'web-1.log'), 'utf8')
+    assert.match(
+      log,
+      /# tide: web-1 failed 3 health checks in a row \(last: GET \/healthz: answered 500\): SIGKILL/,
+    )
+    assert.match(log, /was killed by SIGKILL/)
+  })
+
+  test('without live_interval, a ready instance is not checked', async (t) => {
+    const { target } = setup(t, (dir) => {
+      const script = join(dir, 'sickly.mjs')
+      writeFileSync(
+        script,
+        `import { createServer } from 'node:http'
+createServer((req, res) => {
+  res.statusCode = process.env.SICK_AFTER_READY && globalThis.ready ? 500 : 200
+  globalThis.ready = true
+  res.end()
+}).listen(Number(process.env.PORT), process.env.HOST)
+`,
+      )
+      return { command: [NODE, script], env: { SICK_AFTER_READY: 1 } }
+    })
+    await target.scale(1, { reason: 'test' }, signal())
+    await sleep(300)
+    const status = await target.status(signal())
+    assert.equal(byId(status, 'web-1')?.state, 'ready')
+    assert.match(byId(status, 'web-1')!.detail!, /^ready after /)
   })
 
   test('a start that loses its port to another program is retried on another port', async (t) => {

@@ -6,13 +6,15 @@
  *   kind: process
  *   command: node examples/app/server.js   # or an argv: [node, examples/app/server.js]
  *   env: { WORK_MS: 25 }
- *   health: /healthz                       # or { path, interval, timeout }
+ *   health: /healthz                       # or { path, interval, timeout, live_interval, live_failures }
  * ```
  *
  * Each instance is one process, started as `sh -c "exec <command>"` (so its pid is the app's
  * own and `$PORT` works in the command line), with `PORT` (a free port on `host`), `HOST`,
  * `TIDE_INSTANCE` (`<group>-<n>`, n never reused in a run) and `TIDE_GROUP` in its
- * environment. It is ready when `GET <health.path>` answers 2xx. Its output goes to
+ * environment. It is ready when `GET <health.path>` answers 2xx; with `health.live_interval`
+ * set, a ready instance that fails `health.live_failures` checks in a row is killed and
+ * replaced. Its output goes to
  * `<logDir>/<instance>.log`. Instances are Tide's children: they stop when Tide stops. If Tide
  * is killed with SIGKILL they cannot; `<logDir>/instances.json` lists them, and the next Tide
  * stops them when it starts (leftovers.ts).
@@ -48,6 +50,17 @@ const healthObjectSchema = z
     timeout: duration('1s')
       .refine(...positive('timeout'))
       .describe('How long one check may take before it counts as failed.'),
+    live_interval: duration('0s').describe(
+      'Time between checks of a ready instance; `0s` (the default) checks only while it starts. Off by default because the router already stops sending to an instance whose connections fail; turn it on for an app that can hang or break while still accepting connections.',
+    ),
+    live_failures: z
+      .number()
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .default(3)
+      .describe(
+        'With `live_interval` on: a ready instance whose check fails this many times in a row is killed (SIGKILL to its process group) and replaced, like a crash.',
+      ),
   })
   .strict()
 
@@ -111,7 +124,9 @@ export const processTargetSchema = z
       .describe('Address the instances listen on (passed as HOST) and Tide connects to.'),
     health: healthSchema
       .prefault(EVERY_DEFAULT)
-      .describe('When an instance is ready: a path (`/healthz`) or `{ path, interval, timeout }`.'),
+      .describe(
+        'When an instance is ready (and, with `live_interval`, whether it still is): a path (`/healthz`) or `{ path, interval, timeout, live_interval, live_failures }`.',
+      ),
     start_timeout: duration('30s')
       .refine(...positive('start_timeout'))
       .describe(
@@ -121,7 +136,7 @@ export const processTargetSchema = z
     restart: restartSchema
       .prefault(EVERY_DEFAULT)
       .describe(
-        'Replacing instances that exit without being asked (crash, failed start, killed from outside).',
+        'Replacing instances that exit without being asked (crash, failed start, killed from outside) or fail their liveness checks.',
       ),
     remove_order: z
       .enum(['newest', 'oldest'])

@@ -6,9 +6,11 @@
  *
  *            spawn                GET health 2xx
  *   (new) ─────────▶ starting ───────────────────▶ ready
- *                       │  exited / not ready           │ exited without being asked
- *                       │  within start_timeout         │ (crash, kill from outside)
- *                       ▼                               ▼
+ *                       │  exited / not ready           │ exited without being asked (crash,
+ *                       │  within start_timeout         │ kill from outside), or, with
+ *                       │                               │ health.live_interval on, failed
+ *                       │                               │ live_failures checks in a row (then
+ *                       ▼                               ▼ its group is killed with SIGKILL)
  *                    failed ◀───────────────────────────┘
  *                       │ after the back-off: removed, a new instance (next number) replaces it
  *
@@ -25,7 +27,7 @@
  * its size on its first tick. Numbering continues above the highest id found, so each instance
  * still has a log of its own.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs'
+import { appendFileSync, closeSync, fstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Clock } from '../../core/clock.js'
@@ -63,7 +65,15 @@ export interface ProcessSettings {
   cwd: string
   env: Record<string, string>
   host: string
-  health: { path: string; interval: number; timeout: number }
+  health: {
+    path: string
+    interval: number
+    timeout: number
+    /** Time between checks of a ready instance; 0: none (an instance then stays ready until it exits). */
+    live_interval: number
+    /** Failed checks in a row after which a ready instance is killed and replaced. */
+    live_failures: number
+  }
   start_timeout: number
   stop_grace: number
   restart: RestartConfig
@@ -80,6 +90,12 @@ export interface ProcessLogger {
 const PORT_ATTEMPTS = 3
 /** Lines of an instance's log quoted in a start error. */
 const TAIL_LINES = 5
+/**
+ * A check that the start deadline would cut shorter than this (or than `health.timeout`, if
+ * that is shorter) is not made: its "no answer within 0.07ms" would hide what the checks
+ * before it found.
+ */
+const MIN_PROBE_MS = 50
 
 interface Slot {
   id: string
@@ -90,6 +106,10 @@ interface Slot {
   pid?: number
   detail?: string
   child?: ChildHandle
+  /** Size of the log file when the current process was spawned: a start error quotes what follows. */
+  logOffset?: number
+  /** The SIGKILL of a ready instance that failed its liveness checks, until its process is gone. */
+  dying?: Promise<ExitInfo>
   /** Tide wants this instance gone: its exit is not a failure. */
   stopRequested: boolean
   /** Aborted when Tide stops the instance: ends its health checks and its start. */
@@ -106,7 +126,8 @@ type ReadyOutcome =
   | { kind: 'ready' }
   | { kind: 'stopped' }
   | { kind: 'exited'; info: ExitInfo }
-  | { kind: 'timeout' }
+  /** `check`: what the health checks found, for the error message. */
+  | { kind: 'timeout'; check?: string }
 
 const noLogger: ProcessLogger = { info() {}, warn() {}, error() {} }
 
@@ -286,6 +307,7 @@ export class ProcessTarget implements Target {
         port = await freePort(host, this.portsInUse())
         if (slot.stopRequested) return this.stoppedBeforeReady(slot)
         slot.port = port
+        slot.logOffset = fileSize(logFile)
         child = await spawnChild({
           command: this.settings.command,
           cwd: this.settings.cwd,
@@ -319,14 +341,17 @@ export class ProcessTarget implements Target {
         void child.exited.then((info) => this.onExit(slot, info))
         this.logger.info({ group: this.group, instance: slot.id, ms: Math.round(ms) }, `${slot.id} ready`)
         this.notify()
+        if (health.live_interval > 0) void this.checkLiveness(slot, child, port)
         return { id: slot.id, ok: true, ms }
       }
       if (outcome.kind === 'timeout') {
         await child.kill()
-        const last = slot.detail?.replace(/^starting: /, '') ?? ''
+        const checks = outcome.check
+          ? `last check: GET ${health.path}: ${outcome.check}`
+          : `no check of GET ${health.path} was made in time`
         return this.startFailed(
           slot,
-          `was not ready within ${formatDuration(this.settings.start_timeout)} and was killed (last check: ${last})`,
+          `was not ready within ${formatDuration(this.settings.start_timeout)} and was killed (${checks})`,
         )
       }
       // Exited before ready. If another program holds its port now, the port was taken between
@@ -343,7 +368,13 @@ export class ProcessTarget implements Target {
     }
   }
 
-  /** Polls the health path every `interval` until 2xx, exit, stop or the deadline. */
+  /**
+   * Polls the health path every `interval` until 2xx, exit, stop or the deadline. What the
+   * checks found (the status detail, and the timeout's message) is the last result, except that
+   * a check cut short by the deadline that timed out keeps the result before it, and a check
+   * without an answer after one with an HTTP status keeps that status: `answered 404, then no
+   * answer within 1s` says more than the timeout alone.
+   */
   private async waitReady(
     slot: Slot,
     child: ChildHandle,
@@ -358,16 +389,27 @@ export class ProcessTarget implements Target {
       exited.abort()
     })
     const signal = AbortSignal.any([slot.stopSignal.signal, exited.signal])
+    /** What the checks found so far, and the last HTTP answer among them. */
+    let check: string | undefined
+    let answer: string | undefined
     for (;;) {
       if (slot.stopRequested) return { kind: 'stopped' }
       if (exitInfo) return { kind: 'exited', info: exitInfo }
-      const left = deadline - performance.now()
-      if (left <= 0) return { kind: 'timeout' }
-      const result = await probe(host, port, health.path, Math.min(health.timeout, left), signal)
+      const timeout = Math.min(health.timeout, deadline - performance.now())
+      if (timeout <= 0) return { kind: 'timeout', check }
+      if (check !== undefined && timeout < Math.min(health.timeout, MIN_PROBE_MS)) {
+        return { kind: 'timeout', check }
+      }
+      const result = await probe(host, port, health.path, timeout, signal)
       if (slot.stopRequested) return { kind: 'stopped' }
       if (result.ok) return { kind: 'ready' }
       if (exitInfo) return { kind: 'exited', info: exitInfo }
-      slot.detail = `starting: GET ${health.path}: ${result.reason}`
+      const cutShort = timeout < health.timeout && result.timedOut
+      if (result.status !== undefined) answer = result.reason
+      if (!(cutShort && check !== undefined)) {
+        check = result.status === undefined && answer ? `${answer}, then ${result.reason}` : result.reason
+      }
+      slot.detail = `starting: GET ${health.path}: ${check}`
       const wait = Math.min(health.interval, deadline - performance.now())
       if (wait > 0) await sleep(wait, undefined, { signal }).catch(() => {})
     }
@@ -387,10 +429,57 @@ export class ProcessTarget implements Target {
     if (slot.stopRequested) return this.stoppedBeforeReady(slot)
     const logFile = this.logFile(slot.id)
     this.fail(slot, reason)
-    return {
-      id: slot.id,
-      ok: false,
-      failure: { id: slot.id, reason, logFile, lastOutput: tail(logFile, TAIL_LINES) },
+    // Only what this process wrote: the file also holds earlier runs' output (an id is used again
+    // by the next run of Tide), which would pass for this one's.
+    const lastOutput = tail(logFile, TAIL_LINES, slot.logOffset ?? 0)
+    return { id: slot.id, ok: false, failure: { id: slot.id, reason, logFile, lastOutput } }
+  }
+
+  /**
+   * Checks a ready instance's health path every `live_interval`. After `live_failures` failed
+   * checks in a row its process group is killed (SIGKILL: an app that no longer answers its
+   * health check may not honour SIGTERM either) and it fails like a crash. Ends when the
+   * process exits or Tide stops the instance.
+   */
+  private async checkLiveness(slot: Slot, child: ChildHandle, port: number): Promise<void> {
+    const { host, health } = this.settings
+    const exited = new AbortController()
+    void child.exited.then(() => exited.abort())
+    const signal = AbortSignal.any([slot.stopSignal.signal, exited.signal])
+    const readyDetail = slot.detail
+    let failures = 0
+    for (;;) {
+      await sleep(health.live_interval, undefined, { signal }).catch(() => {})
+      if (signal.aborted || slot.child !== child || slot.state !== 'ready') return
+      const result = await probe(host, port, health.path, health.timeout, signal)
+      if (signal.aborted || slot.child !== child || slot.state !== 'ready') return
+      if (result.ok) {
+        if (failures > 0) {
+          failures = 0
+          slot.detail = readyDetail
+          this.notify()
+        }
+        continue
+      }
+      failures++
+      const check = `GET ${health.path}: ${result.reason}`
+      if (failures < health.live_failures) {
+        slot.detail = `ready; health check failing (${failures} of ${health.live_failures} in a row): ${check}`
+        this.notify()
+        continue
+      }
+      const reason = `failed ${failures} health checks in a row (last: ${check}) and was killed`
+      try {
+        appendFileSync(
+          this.logFile(slot.id),
+          `# tide: ${slot.id} failed ${failures} health checks in a row (last: ${check}): SIGKILL to its process group\n`,
+        )
+      } catch {
+        // The log is a convenience.
+      }
+      slot.dying = child.kill()
+      this.fail(slot, reason)
+      return
     }
   }
 
@@ -399,6 +488,7 @@ export class ProcessTarget implements Target {
   /** The process of a ready instance exited. */
   private onExit(slot: Slot, info: ExitInfo): void {
     if (slot.stopRequested || this.closed) return // Tide stopped it: stopSlot takes it from here
+    if (slot.state === 'failed') return // killed after failed health checks: failed already
     this.fail(slot, describeExit(info))
   }
 
@@ -466,6 +556,7 @@ export class ProcessTarget implements Target {
       // A starting instance may be between "port chosen" and "process spawned": let its launch
       // settle (it returns at once once stopSignal is aborted) so the child cannot escape.
       await slot.launching
+      await slot.dying
       const child = slot.child
       if (child?.running) {
         slot.state = 'stopping'
@@ -659,16 +750,31 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   })
 }
 
-/** The last `lines` lines of an instance's output (Tide's own `# tide:` lines left out), at most 8 KiB read. */
-export function tail(file: string, lines: number): string[] {
+/** The size of a file, 0 if it does not exist (yet). */
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size
+  } catch {
+    return 0
+  }
+}
+
+/**
+ * The last `lines` lines of an instance's output written after byte `from` (Tide's own
+ * `# tide:` lines left out), at most 8 KiB read.
+ */
+export function tail(file: string, lines: number, from = 0): string[] {
   let text: string
+  let partial = false
   try {
     const fd = openSync(file, 'r')
     try {
       const size = fstatSync(fd).size
-      const length = Math.min(size, 8192)
-      const buffer = Buffer.alloc(length)
-      readSync(fd, buffer, 0, length, size - length)
+      const begin = from > size ? 0 : from // a file truncated since: all of it is new
+      const start = Math.max(begin, size - 8192)
+      partial = start > begin
+      const buffer = Buffer.alloc(Math.max(0, size - start))
+      if (buffer.length > 0) readSync(fd, buffer, 0, buffer.length, start)
       text = buffer.toString('utf8')
     } finally {
       closeSync(fd)
@@ -676,8 +782,9 @@ export function tail(file: string, lines: number): string[] {
   } catch {
     return []
   }
-  return text
-    .split('\n')
+  const all = text.split('\n')
+  if (partial) all.shift() // the read began inside a line
+  return all
     .filter((line) => line.trim() !== '' && !line.startsWith('# tide:'))
     .slice(-lines)
     .map((line) => (line.length > 200 ? `${line.slice(0, 197)}...` : line))
