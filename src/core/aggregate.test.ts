@@ -5,6 +5,7 @@ import {
   coverage,
   describeGap,
   formatNumber,
+  groupLevel,
   isComplete,
   listNames,
   readMetric,
@@ -86,6 +87,43 @@ describe('readMetric', () => {
       describeGap(view, 30_000),
       'load is missing from web-2, web-3 (1 of 3 instances reporting; web-3: refused)',
     )
+  })
+
+  test('a group value (not a sum) is kept beside the total, and dropped when stale', () => {
+    const latency: Metrics = { latency_p99: { at: 1000, perInstance: {}, missing: [], group: 250 } }
+    const fresh = readMetric(latency, 'latency_p99', 1000, 30_000)
+    assert.equal(fresh.group, 250)
+    assert.equal(fresh.total, undefined)
+    assert.deepEqual(groupLevel(fresh), { value: 250, of: 'group' })
+    const stale = readMetric(latency, 'latency_p99', 32_000, 30_000)
+    assert.equal(stale.group, undefined)
+    assert.equal(groupLevel(stale), undefined)
+    const broken = readMetric({ m: { at: 0, perInstance: {}, missing: [], group: Number.NaN } }, 'm', 0, 1000)
+    assert.equal(broken.group, undefined)
+  })
+
+  test('a fresh group-level reading with no per-instance values is complete', () => {
+    const latency = readMetric(
+      { latency_p99: { at: 0, perInstance: {}, missing: [], group: 250 } },
+      'latency_p99',
+      0,
+      1000,
+    )
+    assert.equal(isComplete(latency), true)
+    assert.equal(describeGap(latency, 1000), '')
+    const queued = readMetric(metrics, 'concurrency', 1000, 30_000)
+    assert.equal(isComplete(queued), true)
+    assert.deepEqual(groupLevel(queued), { value: 12, of: 'total' })
+  })
+
+  test('a metric with per-instance values has no group-level value to fall back on', () => {
+    const view = readMetric(
+      { m: { at: 0, perInstance: { a: 1 }, missing: [], total: 5, group: 7 } },
+      'm',
+      0,
+      1000,
+    )
+    assert.equal(groupLevel(view), undefined)
   })
 
   test('a complete reading has no gap', () => {

@@ -51,8 +51,10 @@ export interface MetricView {
   missing: string[]
   /** reported + missing. */
   expected: number
-  /** The group-level value (router concurrency); undefined when absent or stale. */
+  /** The group's sum (router concurrency, queued requests included); undefined when absent or stale. */
   total?: number
+  /** A group-level value that is not a sum (a latency percentile); undefined when absent or stale. */
+  group?: number
   /** The reading is older than `staleAfter`: it counts as all missing. */
   stale: boolean
   /** The source returned nothing at all for this metric. */
@@ -93,7 +95,8 @@ export function readMetric(metrics: Metrics, metric: string, now: number, staleA
   const age = now - reading.at
   const stale = age > staleAfter
   const errors = reading.errors ?? []
-  const total = reading.total !== undefined && Number.isFinite(reading.total) ? reading.total : undefined
+  const total = finite(reading.total)
+  const group = finite(reading.group)
   if (stale) {
     const all = [...Object.keys(values), ...missing]
     return {
@@ -121,12 +124,34 @@ export function readMetric(metrics: Metrics, metric: string, now: number, staleA
     errors,
   }
   if (total !== undefined) view.total = total
+  if (group !== undefined) view.group = group
   return view
 }
 
-/** True when every expected instance reported a fresh value (and at least one did). */
+function finite(n: number | undefined): number | undefined {
+  return n !== undefined && Number.isFinite(n) ? n : undefined
+}
+
+/**
+ * The value of a metric that has no per-instance values at all (no instance reported it and
+ * none is missing) but a fresh group-level one: its `group` value, else its `total`.
+ * Undefined when the metric has per-instance values, or no usable group-level value.
+ */
+export function groupLevel(view: MetricView): { value: number; of: 'group' | 'total' } | undefined {
+  if (view.reported > 0 || view.missing.length > 0) return undefined
+  if (view.group !== undefined) return { value: view.group, of: 'group' }
+  if (view.total !== undefined) return { value: view.total, of: 'total' }
+  return undefined
+}
+
+/**
+ * True when the reading is fresh and nothing is missing: every expected instance reported (and
+ * at least one did), or the metric has no per-instance values and a group-level value
+ * (`groupLevel`: a latency percentile, or the router's total at zero instances).
+ */
 export function isComplete(view: MetricView): boolean {
-  return !view.stale && !view.absent && view.reported > 0 && view.missing.length === 0
+  if (view.stale || view.absent || view.missing.length > 0) return false
+  return view.reported > 0 || groupLevel(view) !== undefined
 }
 
 /** "3 of 3 instances", "1 of 1 instance". */
@@ -144,6 +169,7 @@ export function describeGap(view: MetricView, staleAfter: number): string {
   if (view.stale) {
     return `${view.metric} is stale (read ${formatDuration(view.age ?? 0)} ago, older than ${formatDuration(staleAfter)})`
   }
+  if (isComplete(view)) return ''
   const because = view.errors.length > 0 ? `; ${listNames(view.errors, 2)}` : ''
   if (view.reported === 0) {
     if (view.expected === 0) return `${view.metric} has no data (no instance to report it${because})`

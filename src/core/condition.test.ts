@@ -82,6 +82,9 @@ describe('evaluateCondition', () => {
     load: { at: 0, perInstance: { a: 0.9, b: 0.8, c: 1.03 }, missing: [] },
     partial: { at: 0, perInstance: { a: 0.9, b: 0.95 }, missing: ['c'] },
     none: { at: 0, perInstance: {}, missing: ['a', 'b'] },
+    latency_p99: { at: 0, perInstance: {}, missing: [], group: 250 },
+    concurrency: { at: 0, perInstance: { a: 9, b: 9, c: 9 }, missing: [], total: 30 },
+    waiting: { at: 0, perInstance: {}, missing: [], total: 3 },
   }
   const evaluate = (text: string, metric = parseCondition(text)!.metric) =>
     evaluateCondition(parseCondition(text)!, 'mean', readMetric(metrics, metric, 0, 1000), 1000)
@@ -109,6 +112,37 @@ describe('evaluateCondition', () => {
     const outcome = evaluate('none < 1')
     assert.equal(outcome.state, 'unknown')
     assert.equal(outcome.sentence, 'none has no data (0 of 2 instances reporting)')
+  })
+
+  test('a metric with only a group value uses it, whatever the aggregate, and says so', () => {
+    const outcome = evaluate('latency_p99 > 200')
+    assert.equal(outcome.state, 'true')
+    assert.equal(outcome.complete, true)
+    assert.equal(outcome.observed, 250)
+    assert.equal(outcome.sentence, 'latency_p99 250 (group) > 200')
+    for (const fn of ['mean', 'median', 'min', 'max', 'sum']) {
+      assert.equal(evaluate(`${fn}(latency_p99) < 200`).sentence, 'latency_p99 250 (group) is not < 200')
+    }
+  })
+
+  test('a metric with no per-instance values and a total uses the total (requests waiting at zero instances)', () => {
+    const outcome = evaluate('waiting > 2')
+    assert.equal(outcome.state, 'true')
+    assert.equal(outcome.sentence, 'waiting 3 (group total) > 2')
+  })
+
+  test('sum uses the group total where the reading has one: requests queued count too', () => {
+    const outcome = evaluate('sum(concurrency) > 25')
+    assert.equal(outcome.state, 'true')
+    assert.equal(outcome.observed, 30)
+    assert.equal(outcome.sentence, 'concurrency 30 (group total) > 25 (sum of 3 of 3 instances: 27)')
+  })
+
+  test('mean, median, min and max keep the per-instance values beside a total', () => {
+    const outcome = evaluate('mean(concurrency) > 9.5')
+    assert.equal(outcome.state, 'false')
+    assert.equal(outcome.sentence, 'concurrency 9 is not > 9.5 (mean of 3 of 3 instances)')
+    assert.equal(evaluate('max(concurrency) == 9').state, 'true')
   })
 
   test('== compares exactly', () => {

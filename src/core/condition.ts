@@ -6,11 +6,20 @@
  *   "min(free_memory) > 512"    the smallest free memory of any instance
  *   { metric: free_memory, op: ">", value: 512, aggregate: min }   the same, spelled out
  *
- * Evaluation is three-valued: a condition whose metric no instance reported (or whose reading is
- * stale) is `unknown`, never false, so "missing data" cannot pass for "low load".
+ * Evaluation is three-valued: a condition whose metric has no usable value (no instance reported
+ * it and it has no group-level value, or the reading is stale) is `unknown`, never false, so
+ * "missing data" cannot pass for "low load".
  */
 import { z } from 'zod'
-import { AGGREGATES, aggregate, coverage, describeGap, formatNumber, type MetricView } from './aggregate.js'
+import {
+  AGGREGATES,
+  aggregate,
+  coverage,
+  describeGap,
+  formatNumber,
+  groupLevel,
+  type MetricView,
+} from './aggregate.js'
 import type { Aggregate } from './types.js'
 
 /** Seed 002's operators. */
@@ -136,17 +145,25 @@ function unionMessage(
 /** What one condition says about one evaluation. */
 export interface ConditionOutcome {
   condition: Condition
-  /** `unknown` when no instance reported the metric or the reading is stale. */
+  /** `unknown` when the metric has no usable value (no instance reported it, no group value) or is stale. */
   state: 'true' | 'false' | 'unknown'
-  /** Every expected instance reported a fresh value. */
+  /** Every expected instance reported a fresh value, or a group-level value decided it. */
   complete: boolean
   observed?: number
-  /** "load 0.91 > 0.8 (mean of 3 of 3 instances)", "load 0.5 is not > 0.8 (…)", "load has no data (…)". */
+  /**
+   * "load 0.91 > 0.8 (mean of 3 of 3 instances)", "load 0.5 is not > 0.8 (…)", "load has no data (…)",
+   * "latency_p99 250 (group) > 200", "concurrency 30 (group total) > 25 (sum of 3 of 3 instances: 27)".
+   */
   sentence: string
 }
 
 /**
  * Evaluates a condition on the instances that reported.
+ * - A metric with no per-instance values uses its group-level value (`group`, else `total`),
+ *   whatever the aggregate: a latency percentile, or the requests waiting at zero instances.
+ * - `sum` uses the reading's `total` where it has one: the router's concurrency counts the
+ *   requests queued while no instance is ready, which no instance reports.
+ * - Otherwise the aggregate runs over the per-instance values that were reported.
  * Precondition: `view` is the metric the condition names, read with `readMetric`.
  */
 export function evaluateCondition(
@@ -156,21 +173,46 @@ export function evaluateCondition(
   staleAfter: number,
 ): ConditionOutcome {
   const fn = condition.aggregate ?? fallback
-  const observed = aggregate(Object.values(view.values), fn)
+  const level = groupLevel(view)
+  if (level !== undefined) {
+    const label = level.of === 'group' ? 'group' : 'group total'
+    return decide(condition, level.value, true, `(${label})`, '')
+  }
+  const values = Object.values(view.values)
+  const complete = view.missing.length === 0
+  const missing = complete ? '' : `; ${describeMissing(view)}`
+  if (fn === 'sum' && view.total !== undefined) {
+    const instances = aggregate(values, 'sum')
+    const sum =
+      instances === undefined
+        ? `${coverage(view)} reporting`
+        : `sum of ${coverage(view)}: ${formatNumber(instances)}`
+    return decide(condition, view.total, complete, '(group total)', ` (${sum}${missing})`)
+  }
+  const observed = aggregate(values, fn)
   if (observed === undefined) {
     return { condition, state: 'unknown', complete: false, sentence: describeGap(view, staleAfter) }
   }
+  return decide(condition, observed, complete, '', ` (${fn} of ${coverage(view)}${missing})`)
+}
+
+/** "<metric> <value>[ <label>] <op> <threshold><detail>", with the state it gives. */
+function decide(
+  condition: Condition,
+  observed: number,
+  complete: boolean,
+  label: string,
+  detail: string,
+): ConditionOutcome {
   const holds = compare(observed, condition.op, condition.value)
-  const complete = view.missing.length === 0
-  const missing = complete ? '' : `; ${describeMissing(view)}`
-  const shown = formatNumber(observed, condition.value)
+  const shown = `${formatNumber(observed, condition.value)}${label === '' ? '' : ` ${label}`}`
   const relation = holds ? condition.op : `is not ${condition.op}`
   return {
     condition,
     state: holds ? 'true' : 'false',
     complete,
     observed,
-    sentence: `${condition.metric} ${shown} ${relation} ${formatNumber(condition.value)} (${fn} of ${coverage(view)}${missing})`,
+    sentence: `${condition.metric} ${shown} ${relation} ${formatNumber(condition.value)}${detail}`,
   }
 }
 

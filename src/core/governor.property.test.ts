@@ -208,14 +208,14 @@ describe('target policy properties', () => {
     tolerance: fc.double({ min: 0, max: 0.9, noNaN: true }),
   })
 
-  test('within 1 ± tolerance of the target it holds, per instance or from a total', () => {
+  test('within 1 ± tolerance of the target it holds, per instance, from a total or from a group value', () => {
     fc.assert(
       fc.property(
         configArb,
         fc.integer({ min: 1, max: 20 }),
         fc.double({ min: 0, max: 1, noNaN: true }),
-        fc.boolean(),
-        ({ per_instance, tolerance }, current, position, useTotal) => {
+        fc.constantFrom('perInstance' as const, 'total' as const, 'group' as const),
+        ({ per_instance, tolerance }, current, position, form) => {
           const config = targetSchema.parse({ kind: 'target', metric: 'm', per_instance, tolerance })
           // A ratio strictly inside the band (the edges are float-sensitive; the unit test covers them).
           const margin = 1e-6
@@ -223,11 +223,35 @@ describe('target policy properties', () => {
           fc.pre(ratio > 0 && 2 * tolerance > 2 * margin)
           const value = per_instance * ratio
           const perInstance = Object.fromEntries(Array.from({ length: current }, (_, i) => [`i${i}`, value]))
-          const reading: MetricReading = useTotal
-            ? { at: 0, perInstance: {}, missing: [], total: value * current }
-            : { at: 0, perInstance, missing: [] }
+          const reading: MetricReading =
+            form === 'total'
+              ? { at: 0, perInstance: {}, missing: [], total: value * current }
+              : form === 'group'
+                ? { at: 0, perInstance: {}, missing: [], group: value }
+                : { at: 0, perInstance, missing: [] }
           const result = decideTarget(config, policyInput(current, { m: reading }))
           assert.equal(result.kind, 'hold', result.reason)
+        },
+      ),
+      RUNS,
+    )
+  })
+
+  test('on a group value above target × (1 + tolerance) never below the current size', () => {
+    fc.assert(
+      fc.property(
+        configArb,
+        fc.integer({ min: 0, max: 20 }),
+        fc.double({ min: 1e-6, max: 50, noNaN: true }),
+        ({ per_instance, tolerance }, current, excess) => {
+          const config = targetSchema.parse({ kind: 'target', metric: 'm', per_instance, tolerance })
+          const value = per_instance * (1 + tolerance) * (1 + excess)
+          fc.pre(value > per_instance * (1 + tolerance))
+          const reading: MetricReading = { at: 0, perInstance: {}, missing: [], group: value }
+          const result = decideTarget(config, policyInput(current, { m: reading }))
+          assert.notEqual(result.kind, 'unknown', result.reason)
+          assert.ok(!isDown(result, current), result.reason)
+          if (current > 0) assert.ok(result.kind === 'scale' && result.to > current, result.reason)
         },
       ),
       RUNS,

@@ -80,7 +80,27 @@ const cases: Record<string, Case[]> = {
       current: 3,
       recommendations: [unknown('a', 'load is stale')],
       to: 3,
-      reason: 'hold at 3: no policy has data (a: load is stale)',
+      reason: 'hold at 3: not enough data to decide: load is stale',
+    },
+    {
+      name: 'an only policy with partial data is not said to have no data',
+      current: 3,
+      recommendations: [
+        unknown(
+          'a',
+          'the down rule holds on the instances that reported (load 0.1 < 0.2 (mean of 2 of 3 instances; c missing)), but load is missing from c (2 of 3 instances reporting): missing data never scales down',
+        ),
+      ],
+      to: 3,
+      reason:
+        'hold at 3: not enough data to decide: the down rule holds on the instances that reported (load 0.1 < 0.2 (mean of 2 of 3 instances; c missing)), but load is missing from c (2 of 3 instances reporting): missing data never scales down',
+    },
+    {
+      name: 'several policies without a vote are each named',
+      current: 3,
+      recommendations: [unknown('a', 'load is stale'), unknown('b', 'cpu has no data')],
+      to: 3,
+      reason: 'hold at 3: not enough data to decide: a: load is stale; b: cpu has no data',
     },
   ],
   '(b) missing data': [

@@ -5,7 +5,7 @@
  * applied (`recordChange`).
  *
  *   recommendations
- *     │ (a) none ─────────────────────────────────────────▶ hold at current
+ *     │ (a) none, or only unknowns ────────────────────────▶ hold at current
  *     ▼ (c) largest `to` wins (hold = current, unknown = no vote; HPA multi-metric max)
  *     │ (b) any unknown and the result is below current ──▶ current ("missing data never scales down")
  *     ▼ (d) record the raw result in history; prune beyond the longest window
@@ -112,8 +112,11 @@ export function govern(input: GovernInput): GovernResult {
     holdReason = 'no policy made a recommendation'
     steps.push(`${holdReason}: staying at ${current}`)
   } else if (votes.length === 0) {
-    holdReason = `no policy has data (${blind.map((r) => `${r.policy}: ${r.reason}`).join('; ')})`
-    steps.push(`no policy has data: staying at ${current}`)
+    // Every policy answered `unknown`: some may have partial data, so "no data" would be untrue.
+    const why =
+      blind.length === 1 ? blind[0]!.reason : blind.map((r) => `${r.policy}: ${r.reason}`).join('; ')
+    holdReason = `not enough data to decide: ${why}`
+    steps.push(`not enough data to decide: staying at ${current}`)
   } else {
     let best = votes[0]!
     for (const v of votes) if (v.vote > best.vote) best = v

@@ -89,14 +89,20 @@ export interface Target {
 /**
  * One metric as read for one group at one time.
  * `perInstance` has a value for every instance that reported; `missing` names those that
- * were expected and did not. `total` is a group-level value where the source has one
+ * were expected and did not. `total` is the group's SUM where the source has one: the same
+ * quantity as the per-instance values, added up, possibly with more that no instance carries
  * (the router's concurrency includes requests queued while no instance is ready).
+ * `group` is a group-level value that is not a sum of instances (a latency percentile, a queue
+ * length from an external system); a reading with `group` has no per-instance values.
  */
 export interface MetricReading {
   at: number
   perInstance: Record<string, number>
   missing: string[]
+  /** The group's sum (see above); policies divide it among instances. */
   total?: number
+  /** A group-level value that is not a sum of instances; never divided among instances. */
+  group?: number
   /** Why data is missing, for the decision sentence ("web-2: connection refused"). */
   errors?: string[]
 }

@@ -6,7 +6,7 @@ import type { Decision, Instance } from '../core/types.js'
 
 /** A metric of a group as shown to people: the group value and each instance's. */
 export interface MetricView {
-  /** The group-level number (total where the source has one, otherwise the mean). */
+  /** The group-level number: the source's group value or total where it has one, otherwise the mean. */
   value?: number
   perInstance: Record<string, number>
   missing: string[]

@@ -549,8 +549,12 @@ function sentence(kind: Decision['kind'], from: number, to: number, reason: stri
   return { kind, from, to, reason, steps: [reason], recommendations: [] }
 }
 
-/** The group-level number of a reading: its total where the source has one, otherwise the mean. */
+/**
+ * The group-level number of a reading: its group value (a latency percentile) or its total
+ * (a sum, such as concurrency) where the source has one, otherwise the mean of the instances.
+ */
 export function groupValue(reading: Metrics[string]): number | undefined {
+  if (reading.group !== undefined) return reading.group
   if (reading.total !== undefined) return reading.total
   return aggregate(Object.values(reading.perInstance), 'mean')
 }

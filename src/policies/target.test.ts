@@ -187,6 +187,73 @@ describe('target policy', () => {
   }
 })
 
+describe('target policy on a group value that is not a sum (HPA Object metric)', () => {
+  const p99 = targetSchema.parse({ kind: 'target', metric: 'latency_p99', per_instance: 200 })
+  const at = (current: number, group: number, now = 0) => ({
+    ...input(current, undefined, now),
+    metrics: { latency_p99: { at: 0, perInstance: {}, missing: [], group } },
+  })
+  const gcases: Array<[string, number, number, Recommendation['kind'], number | undefined, string]> = [
+    [
+      'p99 above target scales up to ceil(current × value / target), never down',
+      4,
+      250,
+      'scale',
+      5,
+      'latency_p99 250 (group) > target 200 +10% → 5 instances (4 × 250 / 200)',
+    ],
+    [
+      'p99 below target scales down in proportion',
+      4,
+      100,
+      'scale',
+      2,
+      'latency_p99 100 (group) < target 200 −10% → 2 instances (4 × 100 / 200)',
+    ],
+    [
+      'within tolerance holds',
+      4,
+      210,
+      'hold',
+      undefined,
+      'latency_p99 210 (group) is within 10% of target 200',
+    ],
+    [
+      'rounding keeps the size: hold',
+      1,
+      150,
+      'hold',
+      undefined,
+      'latency_p99 150 (group) < target 200 −10%, still needs 1 instance (1 × 150 / 200)',
+    ],
+    [
+      'at zero instances a group value gives no size: hold',
+      0,
+      900,
+      'hold',
+      undefined,
+      'latency_p99 900 (group) and the group has no instances: a group value gives no size at zero',
+    ],
+  ]
+  for (const [name, current, group, kind, to, reason] of gcases) {
+    test(name, () => {
+      const result = decideTarget(p99, at(current, group))
+      assert.equal(result.kind, kind, result.reason)
+      if (to !== undefined) assert.equal(result.kind === 'scale' ? result.to : undefined, to)
+      assert.equal(result.reason, reason)
+    })
+  }
+
+  test('a stale group value counts as missing', () => {
+    const result = decideTarget(p99, at(4, 250, 31_000))
+    assert.equal(result.kind, 'unknown')
+    assert.equal(
+      result.reason,
+      'latency_p99 is stale (read 31s ago, older than 30s), so the size it needs is unknown',
+    )
+  })
+})
+
 describe('target schema', () => {
   test('tolerance defaults to HPA’s 0.1', () => assert.equal(concurrency8.tolerance, 0.1))
 

@@ -9,13 +9,18 @@
  * while no instance is ready) desired = ceil(total / per_instance): the same number when every
  * instance reports, and the right one at zero instances or while instances start.
  *
+ * A metric that only has a `group` value (not a sum: the router's latency percentiles) follows
+ * HPA's Object metric: desired = ceil(current × value / per_instance), with the same tolerance;
+ * `per_instance` is then the value the group metric should have. At zero instances it holds:
+ * a value that is not divided among instances says nothing about how many are needed.
+ *
  * Missing instances follow HPA: they count as 0 % of target when the result would scale up
  * (dampens scale-up), and as 100 % when it would scale down; if that flips the direction or lands
  * within tolerance, hold. Where HPA would still scale down, Tide answers `unknown` instead:
  * missing data never scales down (DESIGN.md), and the sentence gives HPA's figure.
  */
 import { z } from 'zod'
-import { coverage, describeGap, formatNumber, listNames, readMetric } from '../core/aggregate.js'
+import { coverage, describeGap, formatNumber, groupLevel, listNames, readMetric } from '../core/aggregate.js'
 import { METRIC_NAME } from '../core/condition.js'
 import type { Policy, PolicyInput, Recommendation } from '../core/types.js'
 
@@ -78,6 +83,28 @@ export function decideTarget(config: TargetConfig, input: PolicyInput): Recommen
       kind: 'unknown',
       reason: `${describeGap(view, input.staleAfter)}, so the size it needs is unknown`,
     }
+  }
+
+  const level = groupLevel(view)
+  if (level?.of === 'group') {
+    // HPA's GetObjectMetricReplicas: the ratio scales the current size.
+    const value = level.value
+    const shown = `${metric} ${formatNumber(value, target)} (group)`
+    if (current === 0) {
+      return {
+        kind: 'hold',
+        reason: `${shown} and the group has no instances: a group value gives no size at zero`,
+      }
+    }
+    const ratio = value / target
+    if (within(ratio)) return { kind: 'hold', reason: `${shown} is within ${tol} of ${goal}` }
+    const desired = Math.max(0, ceil(current * ratio))
+    const formula = `(${current} × ${formatNumber(value)} / ${formatNumber(target)})`
+    const side = ratio > 1 ? above : below
+    if (desired === current) {
+      return { kind: 'hold', reason: `${shown} ${side}, still needs ${instances(current)} ${formula}` }
+    }
+    return { kind: 'scale', to: desired, reason: `${shown} ${side} → ${instances(desired)} ${formula}` }
   }
 
   if (view.total !== undefined) {

@@ -196,6 +196,56 @@ const cases: Case[] = [
     kind: 'hold',
     reason: /there is no instance to remove/,
   },
+  {
+    name: 'a latency condition (group value) decides instead of blocking every scale-down',
+    config: thresholdSchema.parse({
+      kind: 'threshold',
+      up: { conditions: ['latency_p99 > 200'] },
+      down: { conditions: ['latency_p99 < 50', 'load < 0.15'] },
+    }),
+    metrics: {
+      latency_p99: { at: 0, perInstance: {}, missing: [], group: 30 },
+      load: reading({ 'web-1': 0.1, 'web-2': 0.1, 'web-3': 0.1 }),
+    },
+    kind: 'scale',
+    to: 2,
+    reason: 'latency_p99 30 (group) < 50 and load 0.1 < 0.15 (mean of 3 of 3 instances)',
+  },
+  {
+    name: 'a latency condition scales up on the group value',
+    config: thresholdSchema.parse({ kind: 'threshold', up: { conditions: ['latency_p99 > 200'] } }),
+    metrics: { latency_p99: { at: 0, perInstance: {}, missing: [], group: 250 } },
+    kind: 'scale',
+    to: 4,
+    reason: 'latency_p99 250 (group) > 200',
+  },
+  {
+    name: 'a stale group value counts as missing: never scales down',
+    config: thresholdSchema.parse({ kind: 'threshold', down: { conditions: ['latency_p99 < 50'] } }),
+    metrics: { latency_p99: { at: 0, perInstance: {}, missing: [], group: 30 } },
+    now: 40_000,
+    kind: 'unknown',
+    reason: /latency_p99 is stale \(read 40s ago, older than 30s\): missing data never scales down$/,
+  },
+  {
+    name: 'sum(concurrency) sees the group total, requests queued included',
+    config: thresholdSchema.parse({ kind: 'threshold', up: { conditions: ['sum(concurrency) > 25'] } }),
+    metrics: {
+      concurrency: { at: 0, perInstance: { 'web-1': 9, 'web-2': 9, 'web-3': 9 }, missing: [], total: 30 },
+    },
+    kind: 'scale',
+    to: 4,
+    reason: 'concurrency 30 (group total) > 25 (sum of 3 of 3 instances: 27)',
+  },
+  {
+    name: 'mean(concurrency) keeps the per-instance values',
+    config: thresholdSchema.parse({ kind: 'threshold', up: { conditions: ['concurrency > 9.5'] } }),
+    metrics: {
+      concurrency: { at: 0, perInstance: { 'web-1': 9, 'web-2': 9, 'web-3': 9 }, missing: [], total: 30 },
+    },
+    kind: 'hold',
+    reason: 'the up condition does not hold: concurrency 9 is not > 9.5 (mean of 3 of 3 instances)',
+  },
 ]
 
 describe('threshold policy', () => {

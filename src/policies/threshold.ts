@@ -14,7 +14,12 @@
  * Missing data (Tide's rule, from seed 000's "no action on invalid data"):
  *   - up may fire on the instances that reported; the sentence says how many did;
  *   - down fires only when every metric this policy reads, up and down, was reported fresh by
- *     every instance: an instance that stops answering may be the overloaded one.
+ *     every instance (a metric without per-instance values, such as a latency percentile: has a
+ *     fresh group-level value): an instance that stops answering may be the overloaded one.
+ *
+ * Group-level values (see `evaluateCondition`): a metric with no per-instance values uses its
+ * `group` (or `total`) value whatever the aggregate; `sum` uses the reading's `total` where it
+ * has one (the router's concurrency, queued requests included).
  */
 import { z } from 'zod'
 import { describeGap, isComplete, type MetricView, readMetric } from '../core/aggregate.js'

@@ -86,11 +86,29 @@ describe('scrape source: config', () => {
       /goes with `family`/,
     ],
     ['an invalid family name', { metrics: { a: { family: 'node-load' } } }, /Prometheus metric name/],
+    [
+      'a metric name no policy can read (a hyphen)',
+      { metrics: { 'mem-avail': { family: 'x' } } },
+      /must be a metric name policies can read: a letter, _ or : first, then letters, digits, _, : or \. \(like mem_avail\)/,
+    ],
+    [
+      'a metric name that starts with a digit',
+      { metrics: { '1m': { family: 'x' } } },
+      /metric name policies can read/,
+    ],
     ['an unknown reducer', { metrics: { a: { samples: ['x', 'y'], reducer: '%' } } }, /reducer/],
     ['no metrics', { metrics: {} }, /at least one metric/],
     ['a path without a slash', { path: 'metrics', metrics: { a: { family: 'x' } } }, /path/],
     ['a bad timeout', { timeout: 'soon', metrics: { a: { family: 'x' } } }, /duration/],
   ]
+  test("metric names follow the policies' rule (condition.ts METRIC_NAME): dots and colons are fine", () => {
+    const config = scrapeSourceSchema.parse({
+      kind: 'scrape',
+      metrics: { 'cpu.busy': { family: 'x' }, 'job:queue': { family: 'y' } },
+    })
+    assert.deepEqual(Object.keys(config.metrics), ['cpu.busy', 'job:queue'])
+  })
+
   for (const [name, config, message] of bad) {
     test(`rejects ${name}`, () => {
       const result = scrapeSourceSchema.safeParse({ kind: 'scrape', ...config })

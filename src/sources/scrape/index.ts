@@ -21,6 +21,7 @@
  */
 import { Agent, request } from 'undici'
 import { z } from 'zod'
+import { METRIC_NAME } from '../../core/condition.js'
 import { formatDuration } from '../../core/duration.js'
 import { errorMessage } from '../../core/errors.js'
 import { duration, splitHostPort } from '../../core/schema.js'
@@ -30,12 +31,13 @@ import { type MetricFamily, parseExposition, type Sample } from './parse.js'
 /** Bigger than any sane exposition (node_exporter serves about 100 kB); protects Tide's memory. */
 export const MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
+/** Prometheus family and sample names (the exposition's rule, without `.`). */
+const FAMILY_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 
 const familyName = z
   .string()
-  .regex(METRIC_NAME, 'must be a Prometheus metric name like node_load1')
+  .regex(FAMILY_NAME, 'must be a Prometheus metric name like node_load1')
   .describe(
     'A family or sample name as it appears in the exposition. `x` also matches the samples `x_total` of a ' +
       'counter (seed 002 and OpenMetrics name counter families without `_total`).',
@@ -123,7 +125,16 @@ export const scrapeSourceSchema = z
       // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's ${ENV} interpolation, shown to users
       .describe('Extra request headers, e.g. `{ Authorization: "Bearer ${METRICS_TOKEN}" }`.'),
     metrics: z
-      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'must be a name like mem_avail'), metricSchema)
+      .record(
+        // The rule policies name metrics by (condition.ts), so every metric here can be used.
+        z
+          .string()
+          .regex(
+            METRIC_NAME,
+            'must be a metric name policies can read: a letter, _ or : first, then letters, digits, _, : or . (like mem_avail)',
+          ),
+        metricSchema,
+      )
       .refine((metrics) => Object.keys(metrics).length > 0, 'needs at least one metric')
       .describe('The metrics this source provides, by the name policies use.'),
   })
