@@ -165,7 +165,7 @@ groups:
     )
   })
 
-  test('${ENV} interpolation: values, defaults, whole-value numbers, $${ escapes, and unset variables named', () => {
+  test('$ENV interpolation: values, defaults, whole-value numbers, $${ escapes, and unset variables named', () => {
     const text = `
 api: { token: "\${TOKEN}" }
 groups:
@@ -181,7 +181,7 @@ groups:
     assert.equal(config.groups.web!.max, 7)
     assert.equal(config.groups.web!.min, 2)
     const target = config.groups.web!.target as { command: string }
-    assert.equal(target.command, 'echo ${HOME} hi')
+    assert.equal(target.command, `echo $${'{'}HOME} hi`)
     const got = problems(text, { TOKEN: 'a-token-of-sixteen-chars', WORD: 'x' })
     assert.ok(got.some((p) => p.path === 'groups.web.max' && /MAX is not set/.test(p.message)))
   })

@@ -11,7 +11,11 @@ import { createProcessSource, processSourceSchema } from './process/index.js'
 import { createRouterSource, routerSourceSchema } from './router/index.js'
 import { createScrapeSource, scrapeSourceSchema } from './scrape/index.js'
 
-export const sourceSchema = z.discriminatedUnion('kind', [processSourceSchema, routerSourceSchema, scrapeSourceSchema])
+export const sourceSchema = z.discriminatedUnion('kind', [
+  processSourceSchema,
+  routerSourceSchema,
+  scrapeSourceSchema,
+])
 
 export type SourceConfig = z.output<typeof sourceSchema>
 
