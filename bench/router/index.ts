@@ -2,19 +2,22 @@
  * bench/router: Tide's router against nginx, measured in the same run, with wrk on loopback.
  *
  *   node --import tsx bench/router/index.ts [--duration 10s] [--rounds 3] [--connections 64]
- *                                           [--threads 2] [--workers N]
+ *                                           [--threads 2] [--workers N] [--single false]
  *
  * One upstream (bench/router/upstream.ts: a keep-alive Node HTTP server answering 39 bytes of
- * JSON, in one process, as a Node instance runs) is measured three ways, in rounds whose order
- * rotates so neither proxy always runs right after the other:
- *   direct   wrk → upstream
- *   router   wrk → Tide's router (route.workers = cores unless --workers) → upstream
- *   nginx    wrk → nginx (worker_processes auto, upstream keepalive 64, HTTP/1.1, Connection "")
- *            → upstream
+ * JSON, in one process, as a Node instance runs) is measured through:
+ *   direct       wrk → upstream
+ *   router       wrk → Tide's router, `route.workers` = cores (the default) or --workers → upstream
+ *   nginx        wrk → nginx, `worker_processes auto` (= cores) or --workers, upstream keepalive 64,
+ *                HTTP/1.1, Connection "" → upstream
+ *   router-1     the router with `workers: 1` (in this process)    } like for like on small
+ *   nginx-1      nginx with `worker_processes 1`                   } machines (--single false: off)
  * Both proxies do the same work per request: keep-alive to the upstream, strip hop-by-hop
- * headers, add X-Forwarded-For/Proto/Host, pass the client's Host. nginx runs from its own
+ * headers, add X-Forwarded-For/Proto/Host, pass the client's Host. Each nginx runs from its own
  * prefix and config in a temp dir (daemon off, error_log to a file) and is stopped by its pid.
- * Printed: requests/s, p50 and p99 per target (median of the rounds) and the ratios router/nginx.
+ * Rounds run every target once, in an order that rotates so none always follows another.
+ * Printed: requests/s, p50 and p99 per target (median of the rounds), and router/nginx ratios of
+ * those medians and (steadier on a shared machine) the median of the per-round ratios.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -41,6 +44,7 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '2' },
     workers: { type: 'string' },
     warmup: { type: 'string', default: '2s' },
+    single: { type: 'string', default: 'true' },
   },
 })
 const durationS = Math.max(1, Math.round((parseDuration(args.duration) ?? 10_000) / 1000))
@@ -48,7 +52,9 @@ const warmupS = Math.max(1, Math.round((parseDuration(args.warmup) ?? 2000) / 10
 const rounds = Math.max(1, Number(args.rounds))
 const connections = Number(args.connections)
 const threads = Number(args.threads)
-const workers = args.workers === undefined ? availableParallelism() : Number(args.workers)
+const cores = availableParallelism()
+const workers = args.workers === undefined ? cores : Number(args.workers)
+const single = args.single !== 'false' && workers > 1
 
 function which(command: string): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/sbin', '/sbin']
@@ -116,8 +122,8 @@ function runWrk(wrk: string, url: string, seconds: number): Promise<Result> {
   })
 }
 
-function nginxConfig(prefix: string, port: number, upstreamPort: number): string {
-  return `worker_processes auto;
+function nginxConfig(prefix: string, port: number, upstreamPort: number, processes: string): string {
+  return `worker_processes ${processes};
 daemon off;
 pid ${prefix}/nginx.pid;
 error_log ${prefix}/error.log warn;
@@ -151,7 +157,12 @@ http {
 
 function stop(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   return new Promise((resolve) => {
-    if (child === undefined || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+    if (
+      child === undefined ||
+      child.pid === undefined ||
+      child.exitCode !== null ||
+      child.signalCode !== null
+    ) {
       return resolve()
     }
     child.once('exit', () => resolve())
@@ -161,6 +172,39 @@ function stop(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a')
+
+interface Target {
+  name: string
+  url: string
+}
+
+async function startNginx(
+  nginx: string,
+  upstreamPort: number,
+  processes: string,
+): Promise<{ child: ChildProcess; prefix: string; port: number }> {
+  const prefix = mkdtempSync(join(tmpdir(), 'tide-bench-nginx-'))
+  const port = await freePort()
+  writeFileSync(join(prefix, 'nginx.conf'), nginxConfig(prefix, port, upstreamPort, processes))
+  const child = spawn(nginx, ['-p', prefix, '-c', join(prefix, 'nginx.conf')], { stdio: 'ignore' })
+  await waitForPort(port)
+  return { child, prefix, port }
+}
+
+function ratioLine(results: Map<string, Result[]>, router: string, nginx: string): void {
+  const r = results.get(router)
+  const n = results.get(nginx)
+  if (r === undefined || n === undefined) return
+  const rps = (xs: Result[]) => median(xs.map((x) => x.rps))
+  const p50 = (xs: Result[]) => median(xs.map((x) => x.p50))
+  const p99 = (xs: Result[]) => median(xs.map((x) => x.p99))
+  const paired = (f: (x: Result) => number) => median(r.map((x, i) => f(x) / f(n[i]!)))
+  const perRound = r.map((x, i) => fmt(x.rps / n[i]!.rps)).join(', ')
+  console.log(
+    `${router}/${nginx}: throughput ${fmt(rps(r) / rps(n))} (per round ${perRound}; median ${fmt(paired((x) => x.rps))}; aim ≥ 1.00), ` +
+      `p50 ${fmt(p50(r) / p50(n))}, p99 ${fmt(p99(r) / p99(n))} (median per round ${fmt(paired((x) => x.p99))}; aim ≤ 1.50)`,
+  )
+}
 
 async function main(): Promise<void> {
   const wrk = which('wrk')
@@ -172,36 +216,36 @@ async function main(): Promise<void> {
   const here = fileURLToPath(import.meta.url)
   const upstreamFile = fileURLToPath(new URL(`./upstream${extname(here)}`, import.meta.url))
   let upstream: ChildProcess | undefined
-  let nginxProcess: ChildProcess | undefined
-  let prefix: string | undefined
-  const router = createRouter('bench', routeSchema.parse({ listen: '127.0.0.1:0', workers }))
+  const nginxes: Array<{ child: ChildProcess; prefix: string }> = []
+  const routers = [createRouter('bench', routeSchema.parse({ listen: '127.0.0.1:0', workers }))]
+  if (single) routers.push(createRouter('bench', routeSchema.parse({ listen: '127.0.0.1:0', workers: 1 })))
   try {
     upstream = fork(upstreamFile, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     const upstreamPort = await new Promise<number>((resolve, reject) => {
       upstream!.once('message', (m: { port: number }) => resolve(m.port))
       upstream!.once('exit', (code) => reject(new Error(`upstream exited with ${code}`)))
     })
-    await router.start()
-    router.setBackends([{ id: 'upstream', address: `127.0.0.1:${upstreamPort}` }])
-
-    const targets: Array<{ name: string; url: string }> = [
-      { name: 'direct', url: `http://127.0.0.1:${upstreamPort}/` },
-      { name: 'router', url: `http://${router.address}/` },
-    ]
+    const targets: Target[] = [{ name: 'direct', url: `http://127.0.0.1:${upstreamPort}/` }]
+    for (const [i, router] of routers.entries()) {
+      await router.start()
+      router.setBackends([{ id: 'upstream', address: `127.0.0.1:${upstreamPort}` }])
+      targets.push({ name: i === 0 ? 'router' : 'router-1', url: `http://${router.address}/` })
+    }
     if (nginx === undefined) console.log('nginx not installed: skipped (Debian: apt-get install nginx-light)')
     else {
-      prefix = mkdtempSync(join(tmpdir(), 'tide-bench-nginx-'))
-      const port = await freePort()
-      writeFileSync(join(prefix, 'nginx.conf'), nginxConfig(prefix, port, upstreamPort))
-      nginxProcess = spawn(nginx, ['-p', prefix, '-c', join(prefix, 'nginx.conf')], { stdio: 'ignore' })
-      await waitForPort(port)
-      targets.push({ name: 'nginx', url: `http://127.0.0.1:${port}/` })
+      const processes = args.workers === undefined ? ['auto'] : [String(workers)]
+      if (single) processes.push('1')
+      for (const [i, p] of processes.entries()) {
+        const started = await startNginx(nginx, upstreamPort, p)
+        nginxes.push(started)
+        targets.push({ name: i === 0 ? 'nginx' : 'nginx-1', url: `http://127.0.0.1:${started.port}/` })
+      }
     }
 
     console.log(
-      `wrk -t${threads} -c${connections} -d${durationS}s --latency, ${rounds} round(s); ` +
-        `router workers: ${workers}; nginx worker_processes auto; cores: ${availableParallelism()}; ` +
-        `upstream: 1 Node process`,
+      `wrk -t${threads} -c${connections} -d${durationS}s --latency, ${rounds} round(s); cores: ${cores}; ` +
+        `router workers: ${workers}; nginx worker_processes: ${args.workers ?? 'auto'}; ` +
+        `upstream: 1 Node process (node ${process.version})`,
     )
     for (const t of targets) await runWrk(wrk, t.url, warmupS)
 
@@ -212,50 +256,37 @@ async function main(): Promise<void> {
       for (const t of order) {
         const r = await runWrk(wrk, t.url, durationS)
         results.get(t.name)!.push(r)
-        line.push(`${t.name} ${fmt(r.rps, 0)} req/s p50 ${fmt(r.p50)}ms p99 ${fmt(r.p99)}ms`)
+        line.push(`${t.name} ${fmt(r.rps, 0)}/s p99 ${fmt(r.p99)}ms`)
       }
       console.log(`round ${round + 1}: ${line.join(' | ')}`)
     }
 
-    console.log('\ntarget    requests/s      p50 ms    p99 ms    errors')
-    const summary = new Map<string, Result>()
+    console.log('\ntarget      requests/s      p50 ms    p99 ms    errors')
     for (const t of targets) {
       const rs = results.get(t.name)!
-      const s: Result = {
-        rps: median(rs.map((r) => r.rps)),
-        p50: median(rs.map((r) => r.p50)),
-        p99: median(rs.map((r) => r.p99)),
-        errors: rs.reduce((sum, r) => sum + r.errors, 0),
-      }
-      summary.set(t.name, s)
+      const errors = rs.reduce((sum, r) => sum + r.errors, 0)
       console.log(
-        `${t.name.padEnd(8)} ${fmt(s.rps, 0).padStart(12)} ${fmt(s.p50).padStart(11)} ${fmt(s.p99).padStart(9)} ${String(s.errors).padStart(9)}`,
+        `${t.name.padEnd(10)} ${fmt(median(rs.map((r) => r.rps)), 0).padStart(12)} ` +
+          `${fmt(median(rs.map((r) => r.p50))).padStart(11)} ${fmt(median(rs.map((r) => r.p99))).padStart(9)} ` +
+          `${String(errors).padStart(9)}`,
       )
     }
-    const r = summary.get('router')!
-    const n = summary.get('nginx')
-    const d = summary.get('direct')!
-    console.log(`\nrouter/direct throughput: ${fmt(r.rps / d.rps)}`)
-    if (n !== undefined) {
-      const perRound = results
-        .get('router')!
-        .map((x, i) => fmt(x.rps / results.get('nginx')![i]!.rps))
-        .join(', ')
-      console.log(`router/nginx throughput: ${fmt(r.rps / n.rps)} (aim ≥ 1.00; per round: ${perRound})`)
-      console.log(`router/nginx p50: ${fmt(r.p50 / n.p50)}`)
-      console.log(`router/nginx p99: ${fmt(r.p99 / n.p99)} (aim ≤ 1.50)`)
-    }
-    const stats = router.stats({ windowMs: 5000 })
+    console.log('')
+    const d = median(results.get('direct')!.map((r) => r.rps))
+    console.log(`router/direct throughput: ${fmt(median(results.get('router')!.map((r) => r.rps)) / d)}`)
+    ratioLine(results, 'router', 'nginx')
+    ratioLine(results, 'router-1', 'nginx-1')
+    const stats = routers[0]!.stats({ windowMs: 5000 })
     console.log(`router counted ${stats.requests} requests, ${stats.errors} errors`)
   } finally {
-    await router.close()
-    await stop(nginxProcess, 'SIGQUIT')
-    await stop(upstream)
-    if (prefix !== undefined) {
+    for (const router of routers) await router.close()
+    for (const { child, prefix } of nginxes) {
+      await stop(child, 'SIGQUIT')
       const log = readFileSync(join(prefix, 'error.log'), 'utf8').trim()
       if (log !== '') console.log(`nginx error.log:\n${log}`)
       rmSync(prefix, { recursive: true, force: true })
     }
+    await stop(upstream)
   }
 }
 

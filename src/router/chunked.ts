@@ -85,7 +85,7 @@ export class ChunkedScanner {
           i++
           break
         case DATA: {
-          const n = left < end - i ? left : end - i
+          const n = Math.min(left, end - i)
           if (sink !== undefined) sink.push(b.subarray(i, i + n))
           i += n
           left -= n

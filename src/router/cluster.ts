@@ -21,8 +21,21 @@ import { routerError } from './errors.js'
 import { type FromWorker, type ToWorker, WORKER_ENV, type WorkerInit } from './ipc.js'
 import type { RouterLogger } from './proxy.js'
 import type { RouteConfig } from './schema.js'
-import { CounterHistory, emptyCounters, mergeCounters, type RouterCounters, type RouterStats, statsFrom } from './stats.js'
-import { type Backend, DEFAULT_STATS_WINDOW_MS, type DrainResult, type Router, type RouterDeps } from './types.js'
+import {
+  CounterHistory,
+  emptyCounters,
+  mergeCounters,
+  type RouterCounters,
+  type RouterStats,
+  statsFrom,
+} from './stats.js'
+import {
+  type Backend,
+  DEFAULT_STATS_WINDOW_MS,
+  type DrainResult,
+  type Router,
+  type RouterDeps,
+} from './types.js'
 
 /**
  * The worker module next to this one, with this module's extension: `worker.ts` when Tide runs
@@ -158,7 +171,8 @@ export class ClusterRouter implements Router {
           drain.waiting.delete(worker.id)
           if (drain.waiting.size === 0) this.settle(seq)
         }
-        if (!listening) reject(new Error(`router worker exited with ${signal ?? `code ${code}`} before listening`))
+        if (!listening)
+          reject(new Error(`router worker exited with ${signal ?? `code ${code}`} before listening`))
         else if (!this.closing) {
           this.logger?.warn({ group: this.group, code, signal }, 'router: worker exited; starting another')
           setTimeout(() => {

@@ -18,7 +18,12 @@ export class Generations {
     for (const b of backends) {
       splitHostPort(b.address) // throws on a malformed address before anything changes
       const old = this.current.get(b.id)
-      seen.set(b.id, old !== undefined && old.address === b.address ? old : { id: b.id, address: b.address, gen: this.next++ })
+      seen.set(
+        b.id,
+        old !== undefined && old.address === b.address
+          ? old
+          : { id: b.id, address: b.address, gen: this.next++ },
+      )
     }
     this.current = seen
     return [...seen.values()]

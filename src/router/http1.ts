@@ -94,7 +94,12 @@ function decimal(h: string, start: number, end: number): number {
 /** True when the last coding of a Transfer-Encoding value is `chunked`. */
 function chunkedLast(value: string): boolean {
   const comma = value.lastIndexOf(',')
-  return value.slice(comma + 1).trim().toLowerCase() === 'chunked'
+  return (
+    value
+      .slice(comma + 1)
+      .trim()
+      .toLowerCase() === 'chunked'
+  )
 }
 
 /**
@@ -137,7 +142,10 @@ function connectionTokens(h: string, vs: number, ve: number): void {
     if (token === '') continue
     if (token === 'close') F.close = true
     else if (token === 'keep-alive') F.keepAlive = true
-    else if (!PROTECTED.has(token)) (F.named ??= []).push(token)
+    else if (!PROTECTED.has(token)) {
+      F.named ??= []
+      F.named.push(token)
+    }
   }
 }
 
@@ -149,9 +157,10 @@ function isNamed(h: string, start: number, length: number, named: string[]): boo
 /**
  * Scans the field lines of `h` from `p` (RFC 9112 §5: name ":" OWS value OWS CRLF) into F,
  * dropping hop-by-hop ones from F.head (which starts as h[copied..] appended to `head`).
- * Lines are found with indexOf; a CR not followed by LF or an LF not preceded by CR is refused,
- * as are obs-fold (a line starting with SP/HT) and whitespace before the colon.
- * Returns false with F.error set on a malformed head.
+ * One pass, character by character (a native call per line costs more than the loop): a CR
+ * not followed by LF, an LF without a CR, obs-fold (a line starting with SP/HT) and whitespace
+ * before the colon are refused. Precondition: `h` holds a CRLF CRLF after `p`, so every scan for
+ * a CR ends. Returns false with F.error set on a malformed head.
  */
 function scanFields(
   h: string,
@@ -175,14 +184,14 @@ function scanFields(
   F.keepAliveMs = -1
   for (;;) {
     const ls = p
-    const lf = h.indexOf('\n', p)
-    // The head ends with CRLF CRLF, so an LF is always found.
-    if (lf <= p || h.charCodeAt(lf - 1) !== 13 || h.indexOf('\r', p) !== lf - 1) {
-      F.error = 'malformed line ending (bare CR or LF)'
-      return false
-    }
-    if (lf === p + 1) break // the empty line: end of the head
     let c = h.charCodeAt(p)
+    if (c === 13) {
+      if (h.charCodeAt(p + 1) !== 10) {
+        F.error = 'malformed line ending (bare CR)'
+        return false
+      }
+      break // the empty line: end of the head
+    }
     while (TCHAR[c] === 1) c = h.charCodeAt(++p)
     const nameLength = p - ls
     if (nameLength === 0 || c !== 58) {
@@ -192,9 +201,24 @@ function scanFields(
     c = h.charCodeAt(++p)
     while (c === 32 || c === 9) c = h.charCodeAt(++p)
     const vs = p
-    let ve = lf - 1
-    while (ve > vs && ((c = h.charCodeAt(ve - 1)) === 32 || c === 9)) ve--
-    p = lf + 1
+    while (c !== 13) {
+      if (c === 10) {
+        F.error = 'malformed line ending (bare LF)'
+        return false
+      }
+      c = h.charCodeAt(++p)
+    }
+    if (h.charCodeAt(p + 1) !== 10) {
+      F.error = 'malformed line ending (bare CR)'
+      return false
+    }
+    let ve = p
+    for (;;) {
+      const t = h.charCodeAt(ve - 1)
+      if (ve <= vs || (t !== 32 && t !== 9)) break
+      ve--
+    }
+    p += 2
 
     let drop = false
     if (nameLength > 6 && (h.charCodeAt(ls) | 0x20) === 112 && nameIs(h, ls, 'proxy-')) drop = true
@@ -219,17 +243,7 @@ function scanFields(
             connectionTokens(h, vs, ve)
           } else if (nameIs(h, ls, 'keep-alive')) {
             drop = true
-            if (!request) {
-              // `timeout=N` (RFC 2068 §19.7.1.1, as Node and Apache send it): the instance's idle limit.
-              let at = h.startsWith('timeout=', vs) ? vs : h.slice(vs, ve).indexOf('timeout=')
-              if (at >= 0) {
-                if (at !== vs) at += vs
-                let end = at + 8
-                while (end < ve && h.charCodeAt(end) >= 48 && h.charCodeAt(end) <= 57) end++
-                const seconds = decimal(h, at + 8, end)
-                if (seconds >= 0) F.keepAliveMs = seconds * 1000
-              }
-            }
+            if (!request) keepAliveTimeout(h, vs, ve)
           }
           break
         case 14:
@@ -271,6 +285,17 @@ function scanFields(
   return true
 }
 
+/** `Keep-Alive: timeout=N` (RFC 2068 §19.7.1.1, as Node and Apache send it): the instance's idle limit. */
+function keepAliveTimeout(h: string, vs: number, ve: number): void {
+  let at = h.startsWith('timeout=', vs) ? vs : h.slice(vs, ve).indexOf('timeout=')
+  if (at < 0) return
+  if (at !== vs) at += vs
+  let end = at + 8
+  while (end < ve && h.charCodeAt(end) >= 48 && h.charCodeAt(end) <= 57) end++
+  const seconds = decimal(h, at + 8, end)
+  if (seconds >= 0) F.keepAliveMs = seconds * 1000
+}
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
 function failRequest(out: RequestHead, status: number, reason: string): void {
@@ -285,7 +310,12 @@ function failRequest(out: RequestHead, status: number, reason: string): void {
  * client speaks), X-Forwarded-For appended to, X-Forwarded-Proto and X-Forwarded-Host added
  * unless a proxy in front already set them.
  */
-export function parseRequestHead(h: string, out: RequestHead, fwd: Forwarding, named: string[] | null = null): void {
+export function parseRequestHead(
+  h: string,
+  out: RequestHead,
+  fwd: Forwarding,
+  named: string[] | null = null,
+): void {
   out.error = 0
   out.body = BODY_NONE
   out.length = 0
@@ -295,18 +325,31 @@ export function parseRequestHead(h: string, out: RequestHead, fwd: Forwarding, n
   let c = h.charCodeAt(0)
   while (TCHAR[c] === 1) c = h.charCodeAt(++p)
   const methodEnd = p
-  if (methodEnd === 0 || c !== 32) return failRequest(out, 400, 'malformed request line')
+  if (methodEnd === 0 || c !== 32) {
+    failRequest(out, 400, 'malformed request line')
+    return
+  }
   const targetStart = ++p
   c = h.charCodeAt(p)
   while (c > 32 && c < 127) c = h.charCodeAt(++p)
   const targetEnd = p
-  if (targetEnd === targetStart || c !== 32) return failRequest(out, 400, 'malformed request target')
-  if (!h.startsWith('HTTP/', p + 1)) return failRequest(out, 400, 'malformed request line')
+  if (targetEnd === targetStart || c !== 32) {
+    failRequest(out, 400, 'malformed request target')
+    return
+  }
+  if (!h.startsWith('HTTP/', p + 1)) {
+    failRequest(out, 400, 'malformed request line')
+    return
+  }
   if (!h.startsWith('HTTP/1.', p + 1) || h.charCodeAt(p + 9) !== 13 || h.charCodeAt(p + 10) !== 10) {
-    return failRequest(out, 505, 'only HTTP/1.0 and HTTP/1.1 are supported')
+    failRequest(out, 505, 'only HTTP/1.0 and HTTP/1.1 are supported')
+    return
   }
   const minor = h.charCodeAt(p + 8)
-  if (minor !== 49 && minor !== 48) return failRequest(out, 505, 'only HTTP/1.0 and HTTP/1.1 are supported')
+  if (minor !== 49 && minor !== 48) {
+    failRequest(out, 505, 'only HTTP/1.0 and HTTP/1.1 are supported')
+    return
+  }
   const http10 = minor === 48
   out.http10 = http10
   if (methodEnd === 3 && h.startsWith('GET')) {
@@ -314,32 +357,53 @@ export function parseRequestHead(h: string, out: RequestHead, fwd: Forwarding, n
     out.idempotent = true
   } else {
     const method = h.slice(0, methodEnd)
-    if (method === 'CONNECT') return failRequest(out, 400, 'CONNECT is not supported by a reverse proxy')
+    if (method === 'CONNECT') {
+      failRequest(out, 400, 'CONNECT is not supported by a reverse proxy')
+      return
+    }
     out.isHead = method === 'HEAD'
     out.idempotent = IDEMPOTENT.has(method)
   }
   p += 11
 
   const rewrite = http10 ? `${h.slice(0, targetEnd)} HTTP/1.1\r\n` : ''
-  if (!scanFields(h, p, rewrite, http10 ? p : 0, true, named, false)) return failRequest(out, 400, F.error)
+  if (!scanFields(h, p, rewrite, http10 ? p : 0, true, named, false)) {
+    failRequest(out, 400, F.error)
+    return
+  }
   // Fields named by Connection are hop-by-hop too; they may come before it, so scan again knowing them.
-  if (F.named !== null && named === null) return parseRequestHead(h, out, fwd, F.named)
+  if (F.named !== null && named === null) {
+    parseRequestHead(h, out, fwd, F.named)
+    return
+  }
 
   const te = F.te
   if (te !== null) {
     // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing; with Content-Length, a
     // server MAY reject, and a proxy must (§6.3 rule 3 is where smuggling lives).
-    if (http10) return failRequest(out, 400, 'Transfer-Encoding in an HTTP/1.0 request')
-    if (F.length >= 0) return failRequest(out, 400, 'both Transfer-Encoding and Content-Length')
+    if (http10) {
+      failRequest(out, 400, 'Transfer-Encoding in an HTTP/1.0 request')
+      return
+    }
+    if (F.length >= 0) {
+      failRequest(out, 400, 'both Transfer-Encoding and Content-Length')
+      return
+    }
     // §6.3 rule 4: chunked not last → the length cannot be known → 400.
-    if (!chunkedLast(te)) return failRequest(out, 400, 'Transfer-Encoding must end with chunked')
+    if (!chunkedLast(te)) {
+      failRequest(out, 400, 'Transfer-Encoding must end with chunked')
+      return
+    }
     out.body = BODY_CHUNKED
   } else if (F.length > 0) {
     out.body = BODY_LENGTH
     out.length = F.length
   }
   // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without exactly one Host.
-  if (F.hosts > 1 || (F.hosts === 0 && !http10)) return failRequest(out, 400, 'a request needs exactly one Host header')
+  if (F.hosts > 1 || (F.hosts === 0 && !http10)) {
+    failRequest(out, 400, 'a request needs exactly one Host header')
+    return
+  }
   out.keepAlive = http10 ? F.keepAlive && !F.close : !F.close
 
   let head = F.head
@@ -399,12 +463,18 @@ export function parseResponseHead(
     return
   }
   out.status = status
-  const lf = h.indexOf('\n', 12)
-  if (lf < 0 || h.charCodeAt(lf - 1) !== 13 || h.indexOf('\r', 12) !== lf - 1) {
+  let p = 12
+  for (let c = h.charCodeAt(p); c !== 13; c = h.charCodeAt(++p)) {
+    if (c === 10) {
+      out.error = 'malformed status line'
+      return
+    }
+  }
+  if (h.charCodeAt(p + 1) !== 10) {
     out.error = 'malformed status line'
     return
   }
-  const p = lf + 1
+  p += 2
   const rewrite = minor === 48 ? `HTTP/1.1${h.slice(8, p)}` : ''
   if (!scanFields(h, p, rewrite, minor === 48 ? p : 0, false, named, dropLength)) {
     out.error = F.error
@@ -413,7 +483,8 @@ export function parseResponseHead(
   // RFC 9112 §6.3 rule 3: with Transfer-Encoding, Content-Length is removed before forwarding.
   const conflict = F.te !== null && F.length >= 0 && !dropLength
   if ((F.named !== null && named === null) || conflict) {
-    return parseResponseHead(h, out, requestIsHead, F.named ?? named, dropLength || conflict)
+    parseResponseHead(h, out, requestIsHead, F.named ?? named, dropLength || conflict)
+    return
   }
   out.head = F.head
   out.keepAliveMs = F.keepAliveMs

@@ -31,7 +31,13 @@ export {
   type RouterWindow,
   windowOf,
 } from './stats.js'
-export { type Backend, DEFAULT_STATS_WINDOW_MS, type DrainResult, type Router, type RouterDeps } from './types.js'
+export {
+  type Backend,
+  DEFAULT_STATS_WINDOW_MS,
+  type DrainResult,
+  type Router,
+  type RouterDeps,
+} from './types.js'
 
 export function createRouter(group: string, config: RouteConfig, deps: RouterDeps = {}): Router {
   return config.workers > 1 ? new ClusterRouter(group, config, deps) : new LocalRouter(group, config, deps)

@@ -2,14 +2,20 @@
 import { splitHostPort } from '../core/schema.js'
 import { Demand, Generations, History } from './control.js'
 import { routerError } from './errors.js'
-import { Proxy } from './proxy.js'
+import { ProxyServer } from './proxy.js'
 import type { RouteConfig } from './schema.js'
 import { CounterHistory, type RouterStats, statsFrom } from './stats.js'
-import { type Backend, DEFAULT_STATS_WINDOW_MS, type DrainResult, type Router, type RouterDeps } from './types.js'
+import {
+  type Backend,
+  DEFAULT_STATS_WINDOW_MS,
+  type DrainResult,
+  type Router,
+  type RouterDeps,
+} from './types.js'
 
 export class LocalRouter implements Router {
   address = ''
-  private readonly proxy: Proxy
+  private readonly proxy: ProxyServer
   private readonly demand: Demand
   private readonly gens = new Generations()
   private history: History | null = null
@@ -20,7 +26,7 @@ export class LocalRouter implements Router {
     deps: RouterDeps = {},
   ) {
     this.demand = new Demand(group, deps.logger)
-    this.proxy = new Proxy({
+    this.proxy = new ProxyServer({
       group,
       p2c: config.balance === 'p2c',
       queueDepth: config.queue.depth,
@@ -38,7 +44,11 @@ export class LocalRouter implements Router {
     try {
       this.address = await this.proxy.listen(host, port)
     } catch (err) {
-      throw routerError('E_ROUTER_LISTEN', `the router of ${this.group} cannot listen on ${this.config.listen}`, err)
+      throw routerError(
+        'E_ROUTER_LISTEN',
+        `the router of ${this.group} cannot listen on ${this.config.listen}`,
+        err,
+      )
     }
     this.history = new History(() => this.proxy.counters())
   }

@@ -16,7 +16,7 @@
 import { connect, createServer, type Server, Socket, type SocketConstructorOpts } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { splitHostPort } from '../core/schema.js'
-import { Balancer, type BackendSpec, BackendState, FAIL_BACKOFF_MS } from './backend.js'
+import { type BackendSpec, BackendState, Balancer, FAIL_BACKOFF_MS } from './backend.js'
 import { CHUNKED_BAD, CHUNKED_MORE, ChunkedScanner } from './chunked.js'
 import { errorResponse, type RouterErrorCode } from './errors.js'
 import {
@@ -65,9 +65,13 @@ export const HEADERS_TIMEOUT_MS = 60_000
 export const CLIENT_IDLE_MS = 75_000
 /** Connecting to an instance longer than this is a failure (then retried on another). */
 export const CONNECT_TIMEOUT_MS = 5_000
-/** Upstream idle connections are dropped before the instance drops them: Node's default
- * keepAliveTimeout is 5 s, and `Keep-Alive: timeout=N` from the instance is honoured (minus 1 s). */
-export const UPSTREAM_IDLE_MS = 4_000
+/**
+ * Upstream idle connections are dropped before the instance drops them, so a request never races
+ * the instance closing it: `Keep-Alive: timeout=N` from the instance is honoured minus 2 s (the
+ * coarse clock is up to 1 s late), up to a minute; without it, 3 s (Node's default is 5 s).
+ */
+export const UPSTREAM_IDLE_MS = 3_000
+const UPSTREAM_IDLE_MAX_MS = 60_000
 /** Idle upstream connections kept per backend per process. */
 export const MAX_IDLE_PER_BACKEND = 512
 
@@ -178,7 +182,7 @@ const ENCODE = 2 // close-delimited upstream → HTTP/1.1 client, sent chunked
 export class UpstreamConn {
   readonly socket: Socket
   readonly backend: BackendState
-  readonly proxy: Proxy
+  readonly proxy: ProxyServer
   client: ClientConn | null = null
   state = U_IDLE
   connected = false
@@ -198,7 +202,7 @@ export class UpstreamConn {
   lastActive = coarse
   pausedForClient = false
 
-  constructor(backend: BackendState, proxy: Proxy) {
+  constructor(backend: BackendState, proxy: ProxyServer) {
     this.backend = backend
     this.proxy = proxy
     const socket = connect({
@@ -222,7 +226,7 @@ export class UpstreamConn {
     socket.on('close', () => this.broken('connection closed'))
     socket.on('drain', () => {
       const c = this.client
-      if (c !== null && c.pausedForUp) {
+      if (c?.pausedForUp) {
         c.pausedForUp = false
         c.resume()
       }
@@ -265,18 +269,27 @@ export class UpstreamConn {
   private head(buf: Buffer, off: number, end: number): void {
     const c = this.client!
     if (!findHead(buf, off, end)) {
-      if (end - off > MAX_HEAD) return this.broken('response head too large', true)
+      if (end - off > MAX_HEAD) {
+        this.broken('response head too large', true)
+        return
+      }
       this.pending = keep(buf, off, end)
       return
     }
     const start = off + headAt + 4
     const res = this.res
     parseResponseHead(headText, res, c.req.isHead)
-    if (res.error !== '') return this.broken(res.error, true)
+    if (res.error !== '') {
+      this.broken(res.error, true)
+      return
+    }
     c.responseStarted()
     if (res.status < 200) {
       // 101 would switch protocols, but Upgrade was stripped, so it is a broken answer.
-      if (res.status === 101) return this.broken('unexpected 101 Switching Protocols', true)
+      if (res.status === 101) {
+        this.broken('unexpected 101 Switching Protocols', true)
+        return
+      }
       // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients; the final one follows.
       if (!c.req.http10) c.write(`${res.head}\r\n`)
       if (start < end) this.head(buf, start, end)
@@ -290,7 +303,8 @@ export class UpstreamConn {
         this.mode = DECHUNK
         close = true
       } else extra = 'Transfer-Encoding: chunked\r\n'
-      ;(this.chunked ??= new ChunkedScanner()).reset()
+      this.chunked ??= new ChunkedScanner()
+      this.chunked.reset()
     } else if (res.body === BODY_CLOSE) {
       if (c.req.http10) close = true
       else {
@@ -330,7 +344,10 @@ export class UpstreamConn {
     } else if (res.body === BODY_CHUNKED) {
       if (this.mode === DECHUNK) sink = []
       const r = this.chunked!.scan(buf, off, end, sink)
-      if (r === CHUNKED_BAD) return this.broken('malformed chunked response body', true)
+      if (r === CHUNKED_BAD) {
+        this.broken('malformed chunked response body', true)
+        return
+      }
       if (r !== CHUNKED_MORE) {
         stop = r
         done = true
@@ -391,7 +408,7 @@ export class UpstreamConn {
       this.used = true
       this.idleSince = coarse
       const ka = this.res.keepAliveMs
-      this.idleLimit = ka >= 0 ? Math.min(UPSTREAM_IDLE_MS, Math.max(0, ka - 1000)) : UPSTREAM_IDLE_MS
+      this.idleLimit = ka >= 0 ? Math.min(UPSTREAM_IDLE_MAX_MS, Math.max(0, ka - 2000)) : UPSTREAM_IDLE_MS
       b.idle.push(this)
     } else this.destroy()
     c.responseDone()
@@ -409,7 +426,10 @@ export class UpstreamConn {
    */
   broken(reason: string, protocol = false): void {
     if (this.state === U_CLOSED) return
-    if (this.state === U_IDLE) return this.closeIdle()
+    if (this.state === U_IDLE) {
+      this.closeIdle()
+      return
+    }
     const c = this.client
     const connectFailed = !this.connected && !protocol
     this.destroy()
@@ -430,7 +450,7 @@ export class UpstreamConn {
 
 export class ClientConn {
   readonly socket: Socket
-  readonly proxy: Proxy
+  readonly proxy: ProxyServer
   readonly fwd: Forwarding
   readonly req = new RequestHead()
   state = C_HEAD
@@ -460,7 +480,7 @@ export class ClientConn {
   qNext: ClientConn | null = null
   qDeadline = 0
 
-  constructor(proxy: Proxy, accepted: Socket) {
+  constructor(proxy: ProxyServer, accepted: Socket) {
     this.proxy = proxy
     const socket = adopt(accepted, (n, buf) => {
       this.onRead(buf as Buffer, n)
@@ -473,7 +493,7 @@ export class ClientConn {
     socket.on('close', () => this.onClose())
     socket.on('drain', () => {
       const up = this.up
-      if (up !== null && up.pausedForClient) {
+      if (up?.pausedForClient) {
         up.pausedForClient = false
         up.socket.resume()
       }
@@ -528,7 +548,10 @@ export class ClientConn {
     while (off < end && (buf[off] === 13 || buf[off] === 10)) off++
     if (off === end) return
     if (!findHead(buf, off, end) || headAt + 4 > MAX_HEAD) {
-      if (end - off > MAX_HEAD) return this.reject('E_ROUTER_HEADERS_TOO_LARGE', 'request head over 64 KiB')
+      if (end - off > MAX_HEAD) {
+        this.reject('E_ROUTER_HEADERS_TOO_LARGE', 'request head over 64 KiB')
+        return
+      }
       this.pending = keep(buf, off, end)
       if (this.headSince === 0) this.headSince = coarse
       return
@@ -539,7 +562,8 @@ export class ClientConn {
     parseRequestHead(headText, req, this.fwd)
     if (req.error !== 0) {
       const code = req.error === 505 ? 'E_ROUTER_HTTP_VERSION' : 'E_ROUTER_BAD_REQUEST'
-      return this.reject(code, req.reason)
+      this.reject(code, req.reason)
+      return
     }
     this.t0 = performance.now()
     this.retryable = true
@@ -549,7 +573,10 @@ export class ClientConn {
     else {
       this.reqDone = false
       if (req.body === BODY_LENGTH) this.reqLeft = req.length
-      else (this.chunked ??= new ChunkedScanner()).reset()
+      else {
+        this.chunked ??= new ChunkedScanner()
+        this.chunked.reset()
+      }
     }
     if (!req.keepAlive) this.closeAfter = true
     this.dispatch(null, this.t0)
@@ -565,7 +592,10 @@ export class ClientConn {
     let stop = end
     if (this.req.body === BODY_CHUNKED) {
       const r = this.chunked!.scan(buf, off, end)
-      if (r === CHUNKED_BAD) return this.badBody()
+      if (r === CHUNKED_BAD) {
+        this.badBody()
+        return
+      }
       if (r !== CHUNKED_MORE) {
         stop = r
         this.reqDone = true
@@ -610,7 +640,8 @@ export class ClientConn {
       this.heldBytes = 0
       return
     }
-    ;(this.held ??= []).push(piece)
+    this.held ??= []
+    this.held.push(piece)
     this.heldBytes += piece.length
   }
 
@@ -631,7 +662,10 @@ export class ClientConn {
   dispatch(avoid: BackendState | null, now: number): void {
     const proxy = this.proxy
     const backend = proxy.balancer.pick(proxy.ready, avoid, coarse)
-    if (backend === null) return proxy.enqueue(this, now)
+    if (backend === null) {
+      proxy.enqueue(this, now)
+      return
+    }
     this.attach(backend, now, avoid !== null)
   }
 
@@ -713,7 +747,10 @@ export class ClientConn {
       this.dispatch(backend, now)
       return
     }
-    this.proxy.logger?.warn({ group: this.proxy.opts.group, backend: backend.id, reason }, 'router: upstream failed')
+    this.proxy.logger?.warn(
+      { group: this.proxy.opts.group, backend: backend.id, reason },
+      'router: upstream failed',
+    )
     this.fail('E_ROUTER_UPSTREAM', `instance ${backend.id} failed: ${reason}`, backend)
   }
 
@@ -722,7 +759,11 @@ export class ClientConn {
     this.up = null
     this.backend = null
     const seconds = Math.round(this.proxy.opts.upstreamTimeoutMs / 1000)
-    this.fail('E_ROUTER_UPSTREAM_TIMEOUT', `instance ${backend?.id} did not answer within ${seconds}s`, backend)
+    this.fail(
+      'E_ROUTER_UPSTREAM_TIMEOUT',
+      `instance ${backend?.id} did not answer within ${seconds}s`,
+      backend,
+    )
   }
 
   /**
@@ -734,14 +775,21 @@ export class ClientConn {
     const now = performance.now()
     if (this.state === C_QUEUED) this.proxy.unqueue(this, now)
     this.proxy.finished(backend, now - this.t0, now, true)
-    if (this.started) return this.closeNow(true)
+    if (this.started) {
+      this.closeNow(true)
+      return
+    }
     const close = this.closeAfter || !this.reqDone || this.proxy.closing
     this.socket.write(errorResponse(code, message, close))
-    if (!close) return this.next()
+    if (!close) {
+      this.next()
+      return
+    }
     this.state = C_DONE
     this.closeAfter = true
     // Read what remains of a small body so the client gets to read the answer; otherwise close now.
-    if (this.reqDone || this.req.body !== BODY_LENGTH || this.reqLeft > this.proxy.opts.maxBody) this.closeNow()
+    if (this.reqDone || this.req.body !== BODY_LENGTH || this.reqLeft > this.proxy.opts.maxBody)
+      this.closeNow()
   }
 
   /** A head the router will not forward: answer and close (the rest of the stream is unframed). */
@@ -757,8 +805,9 @@ export class ClientConn {
     if (this.state === C_CLOSED) return
     this.state = C_CLOSED
     this.pending = null
+    // destroySoon: end, and close for good once written (a half-open client cannot linger).
     if (abort) this.socket.destroy()
-    else this.socket.end()
+    else this.socket.destroySoon()
   }
 
   private onEnd(): void {
@@ -786,7 +835,7 @@ export class ClientConn {
   }
 }
 
-export class Proxy {
+export class ProxyServer {
   readonly opts: ProxyOptions
   readonly logger: RouterLogger | undefined
   readonly server: Server
@@ -957,12 +1006,16 @@ export class Proxy {
         this.logger?.error({ group: this.opts.group, err }, 'router: onDemand listener threw')
       }
     }
-    if (this.closing) return c.fail('E_ROUTER_CLOSED', 'the router is shutting down')
+    if (this.closing) {
+      c.fail('E_ROUTER_CLOSED', 'the router is shutting down')
+      return
+    }
     if (this.queued >= this.opts.queueDepth) {
-      return c.fail(
+      c.fail(
         'E_ROUTER_QUEUE_FULL',
         `no instance of group ${this.opts.group} is ready and ${this.queued} requests are already waiting`,
       )
+      return
     }
     this.queueBusy += this.queued * (now - this.lastQT)
     this.lastQT = now
@@ -1011,7 +1064,10 @@ export class Proxy {
     const now = performance.now()
     while (this.qHead !== null && this.qHead.qDeadline <= now + 1) {
       const seconds = Math.round(this.opts.queueTimeoutMs / 1000)
-      this.qHead.fail('E_ROUTER_QUEUE_TIMEOUT', `no instance of group ${this.opts.group} became ready within ${seconds}s`)
+      this.qHead.fail(
+        'E_ROUTER_QUEUE_TIMEOUT',
+        `no instance of group ${this.opts.group} became ready within ${seconds}s`,
+      )
     }
     if (this.qHead !== null) {
       this.queueTimer = setTimeout(() => this.expire(), Math.max(1, this.qHead.qDeadline - now))

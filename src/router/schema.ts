@@ -17,7 +17,9 @@ import { duration, listenAddress } from '../core/schema.js'
 
 export const routeSchema = z
   .object({
-    listen: listenAddress().describe('Where the router listens, e.g. "0.0.0.0:8080" (port 0: any free port).'),
+    listen: listenAddress().describe(
+      'Where the router listens, e.g. "0.0.0.0:8080" (port 0: any free port).',
+    ),
     workers: z
       .number()
       .int()

@@ -6,7 +6,7 @@
 import { errorMessage } from '../core/errors.js'
 import type { FromWorker, ToWorker, WorkerInit } from './ipc.js'
 import { WORKER_ENV } from './ipc.js'
-import { Proxy, type RouterLogger } from './proxy.js'
+import { ProxyServer, type RouterLogger } from './proxy.js'
 
 function send(message: FromWorker): void {
   if (process.connected) process.send?.(message)
@@ -22,9 +22,10 @@ function logVia(level: 'info' | 'warn' | 'error') {
 
 const logger: RouterLogger = { info: logVia('info'), warn: logVia('warn'), error: logVia('error') }
 const init = JSON.parse(process.env[WORKER_ENV] ?? 'null') as WorkerInit | null
-if (init === null) throw new Error(`${WORKER_ENV} is not set: this file is started by the router, not by hand`)
+if (init === null)
+  throw new Error(`${WORKER_ENV} is not set: this file is started by the router, not by hand`)
 
-const proxy = new Proxy({
+const proxy = new ProxyServer({
   group: init.group,
   p2c: init.config.balance === 'p2c',
   queueDepth: init.queueDepth,
@@ -54,7 +55,13 @@ function report(force = false): void {
     return
   }
   changed = false
-  last = { requests: proxy.requests, errors: proxy.errors, inFlight: proxy.inFlight, queued: proxy.queued, at: now }
+  last = {
+    requests: proxy.requests,
+    errors: proxy.errors,
+    inFlight: proxy.inFlight,
+    queued: proxy.queued,
+    at: now,
+  }
   send({ t: 'counters', counters: proxy.counters() })
 }
 const reporter = setInterval(report, 250)

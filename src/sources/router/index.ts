@@ -5,6 +5,8 @@
  * previous evaluation (exact: the router integrates in-flight time), not a point sample —
  * Knative averages concurrency for the same reason (anchors.md §2). The group `total` adds the
  * requests held while no instance was ready, so demand is visible at zero instances.
+ * Latency percentiles (arrival to last byte, over the requests finished in the window) are
+ * `group` values: a percentile is not a sum of instances, so no policy divides it among them.
  * An instance with no traffic in the interval reads 0, not missing: the router saw it idle.
  */
 import { z } from 'zod'
@@ -52,9 +54,10 @@ export function createRouterSource(config: RouterSourceConfig, deps: RouterSourc
         request_rate: { at, perInstance: rate, missing: [], total: window.requestRate },
       }
       if (window.latency) {
-        metrics.latency_p50 = { at, perInstance: {}, missing: [], total: window.latency.p50 }
-        metrics.latency_p90 = { at, perInstance: {}, missing: [], total: window.latency.p90 }
-        metrics.latency_p99 = { at, perInstance: {}, missing: [], total: window.latency.p99 }
+        // Percentiles of the whole group: a `group` value, never a `total` (they do not add up).
+        metrics.latency_p50 = { at, perInstance: {}, missing: [], group: window.latency.p50 }
+        metrics.latency_p90 = { at, perInstance: {}, missing: [], group: window.latency.p90 }
+        metrics.latency_p99 = { at, perInstance: {}, missing: [], group: window.latency.p99 }
       }
       return metrics
     },
