@@ -20,6 +20,7 @@
  * those medians and (steadier on a shared machine) the median of the per-round ratios.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process'
+import cluster from 'node:cluster'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -34,6 +35,36 @@ interface Result {
   p50: number
   p99: number
   errors: number
+  /** CPU time (user + system) of the target's processes per request, µs; NaN where unknown. */
+  cpu: number
+}
+
+/** CPU ms used so far by these processes (Linux /proc; USER_HZ is 100 on every mainstream arch). */
+function cpuMs(pids: number[]): number {
+  let ticks = 0
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      ticks += Number(fields[11]) + Number(fields[12])
+    } catch {
+      return Number.NaN
+    }
+  }
+  return ticks * 10
+}
+
+/** Children of a process (nginx's workers). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)
+  } catch {
+    return []
+  }
 }
 
 const { values: args } = parseArgs({
@@ -99,7 +130,8 @@ function toMs(text: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000
 }
 
-function runWrk(wrk: string, url: string, seconds: number): Promise<Result> {
+function runWrk(wrk: string, url: string, seconds: number, pids: number[] = []): Promise<Result> {
+  const cpuBefore = cpuMs(pids)
   return new Promise((resolve, reject) => {
     const child = spawn(wrk, [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', url], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -117,7 +149,9 @@ function runWrk(wrk: string, url: string, seconds: number): Promise<Result> {
       const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0)
       const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
       const socketErrors = socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0
-      resolve({ rps, p50, p99, errors: non2xx + socketErrors })
+      const requests = Number(/(\d+) requests in/.exec(out)?.[1])
+      const cpu = pids.length > 0 ? ((cpuMs(pids) - cpuBefore) * 1000) / requests : Number.NaN
+      resolve({ rps, p50, p99, errors: non2xx + socketErrors, cpu })
     })
   })
 }
@@ -176,6 +210,8 @@ const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) :
 interface Target {
   name: string
   url: string
+  /** The processes doing the target's work (the proxy's, or the upstream for direct). */
+  pids: () => number[]
 }
 
 async function startNginx(
@@ -200,9 +236,11 @@ function ratioLine(results: Map<string, Result[]>, router: string, nginx: string
   const p99 = (xs: Result[]) => median(xs.map((x) => x.p99))
   const paired = (f: (x: Result) => number) => median(r.map((x, i) => f(x) / f(n[i]!)))
   const perRound = r.map((x, i) => fmt(x.rps / n[i]!.rps)).join(', ')
+  const cpu = (xs: Result[]) => median(xs.map((x) => x.cpu))
   console.log(
     `${router}/${nginx}: throughput ${fmt(rps(r) / rps(n))} (per round ${perRound}; median ${fmt(paired((x) => x.rps))}; aim ≥ 1.00), ` +
-      `p50 ${fmt(p50(r) / p50(n))}, p99 ${fmt(p99(r) / p99(n))} (median per round ${fmt(paired((x) => x.p99))}; aim ≤ 1.50)`,
+      `p50 ${fmt(p50(r) / p50(n))}, p99 ${fmt(p99(r) / p99(n))} (median per round ${fmt(paired((x) => x.p99))}; aim ≤ 1.50), ` +
+      `cpu per request ${fmt(cpu(r) / cpu(n))}`,
   )
 }
 
@@ -225,11 +263,20 @@ async function main(): Promise<void> {
       upstream!.once('message', (m: { port: number }) => resolve(m.port))
       upstream!.once('exit', (code) => reject(new Error(`upstream exited with ${code}`)))
     })
-    const targets: Target[] = [{ name: 'direct', url: `http://127.0.0.1:${upstreamPort}/` }]
+    const upstreamPid = upstream.pid!
+    const targets: Target[] = [
+      { name: 'direct', url: `http://127.0.0.1:${upstreamPort}/`, pids: () => [upstreamPid] },
+    ]
     for (const [i, router] of routers.entries()) {
       await router.start()
       router.setBackends([{ id: 'upstream', address: `127.0.0.1:${upstreamPort}` }])
-      targets.push({ name: i === 0 ? 'router' : 'router-1', url: `http://${router.address}/` })
+      // Workers are this process's cluster workers; a one-process router runs in this process,
+      // which otherwise only waits for wrk.
+      const pids =
+        workers > 1 && i === 0
+          ? () => [process.pid, ...Object.values(cluster.workers ?? {}).map((w) => w!.process.pid!)]
+          : () => [process.pid]
+      targets.push({ name: i === 0 ? 'router' : 'router-1', url: `http://${router.address}/`, pids })
     }
     if (nginx === undefined) console.log('nginx not installed: skipped (Debian: apt-get install nginx-light)')
     else {
@@ -238,7 +285,12 @@ async function main(): Promise<void> {
       for (const [i, p] of processes.entries()) {
         const started = await startNginx(nginx, upstreamPort, p)
         nginxes.push(started)
-        targets.push({ name: i === 0 ? 'nginx' : 'nginx-1', url: `http://127.0.0.1:${started.port}/` })
+        const master = started.child.pid!
+        targets.push({
+          name: i === 0 ? 'nginx' : 'nginx-1',
+          url: `http://127.0.0.1:${started.port}/`,
+          pids: () => [master, ...childrenOf(master)],
+        })
       }
     }
 
@@ -254,21 +306,21 @@ async function main(): Promise<void> {
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!)
       const line: string[] = []
       for (const t of order) {
-        const r = await runWrk(wrk, t.url, durationS)
+        const r = await runWrk(wrk, t.url, durationS, t.pids())
         results.get(t.name)!.push(r)
         line.push(`${t.name} ${fmt(r.rps, 0)}/s p99 ${fmt(r.p99)}ms`)
       }
       console.log(`round ${round + 1}: ${line.join(' | ')}`)
     }
 
-    console.log('\ntarget      requests/s      p50 ms    p99 ms    errors')
+    console.log('\ntarget      requests/s      p50 ms    p99 ms    errors   cpu µs/req')
     for (const t of targets) {
       const rs = results.get(t.name)!
       const errors = rs.reduce((sum, r) => sum + r.errors, 0)
       console.log(
         `${t.name.padEnd(10)} ${fmt(median(rs.map((r) => r.rps)), 0).padStart(12)} ` +
           `${fmt(median(rs.map((r) => r.p50))).padStart(11)} ${fmt(median(rs.map((r) => r.p99))).padStart(9)} ` +
-          `${String(errors).padStart(9)}`,
+          `${String(errors).padStart(9)} ${fmt(median(rs.map((r) => r.cpu)), 1).padStart(12)}`,
       )
     }
     console.log('')

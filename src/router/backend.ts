@@ -2,8 +2,9 @@
  * A backend as one router process sees it: its requests in flight, its counters, its pool of idle
  * keep-alive connections, and whether it is draining. Also the choice of a backend per request.
  */
-import type { UpstreamConn } from './proxy.js'
+
 import type { BackendCounters } from './stats.js'
+import type { UpstreamConn } from './upstream.js'
 
 /** An instance the router may send requests to, as passed between primary and workers. */
 export interface BackendSpec {

@@ -106,11 +106,14 @@ export class ClusterRouter implements Router {
   private closing = false
   private init: WorkerInit | null = null
 
+  private readonly workers: number
+
   constructor(
     private readonly group: string,
     private readonly config: RouteConfig,
     deps: RouterDeps = {},
   ) {
+    this.workers = config.workers ?? 2
     this.logger = deps.logger
     this.demand = new Demand(group, deps.logger)
     this.retired = emptyCounters(this.since)
@@ -125,10 +128,10 @@ export class ClusterRouter implements Router {
         config: this.config,
         host,
         port: actual,
-        queueDepth: Math.ceil(this.config.queue.depth / this.config.workers),
+        queueDepth: Math.ceil(this.config.queue.depth / this.workers),
         since: this.since,
       }
-      const started = Array.from({ length: this.config.workers }, () => this.fork())
+      const started = Array.from({ length: this.workers }, () => this.fork())
       const addresses = await Promise.all(started)
       this.address = addresses[0]!
     } catch (err) {

@@ -184,14 +184,13 @@ function scanFields(
   F.keepAliveMs = -1
   for (;;) {
     const ls = p
-    let c = h.charCodeAt(p)
-    if (c === 13) {
-      if (h.charCodeAt(p + 1) !== 10) {
-        F.error = 'malformed line ending (bare CR)'
-        return false
-      }
-      break // the empty line: end of the head
+    const lf = h.indexOf('\n', p)
+    if (lf <= p || h.charCodeAt(lf - 1) !== 13 || h.indexOf('\r', p) !== lf - 1) {
+      F.error = 'malformed line ending (bare CR or LF)'
+      return false
     }
+    if (lf === p + 1) break
+    let c = h.charCodeAt(p)
     while (TCHAR[c] === 1) c = h.charCodeAt(++p)
     const nameLength = p - ls
     if (nameLength === 0 || c !== 58) {
@@ -201,17 +200,7 @@ function scanFields(
     c = h.charCodeAt(++p)
     while (c === 32 || c === 9) c = h.charCodeAt(++p)
     const vs = p
-    while (c !== 13) {
-      if (c === 10) {
-        F.error = 'malformed line ending (bare LF)'
-        return false
-      }
-      c = h.charCodeAt(++p)
-    }
-    if (h.charCodeAt(p + 1) !== 10) {
-      F.error = 'malformed line ending (bare CR)'
-      return false
-    }
+    p = lf - 1
     let ve = p
     for (;;) {
       const t = h.charCodeAt(ve - 1)

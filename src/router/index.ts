@@ -16,6 +16,7 @@
  * router.setBackends([{ id: 'web-1', address: '127.0.0.1:9001' }])
  * await router.drain('web-1')       // before stopping web-1: no request is lost
  */
+import { availableParallelism } from 'node:os'
 import { ClusterRouter } from './cluster.js'
 import { LocalRouter } from './local.js'
 import type { RouteConfig } from './schema.js'
@@ -39,6 +40,10 @@ export {
   type RouterDeps,
 } from './types.js'
 
+/** Starts nothing: call `start()`. `workers` absent means the number of cores (as nginx's `auto`). */
 export function createRouter(group: string, config: RouteConfig, deps: RouterDeps = {}): Router {
-  return config.workers > 1 ? new ClusterRouter(group, config, deps) : new LocalRouter(group, config, deps)
+  const workers = config.workers ?? availableParallelism()
+  return workers > 1
+    ? new ClusterRouter(group, { ...config, workers }, deps)
+    : new LocalRouter(group, config, deps)
 }

@@ -11,7 +11,6 @@
  *   upstream_timeout: 60s
  * ```
  */
-import { availableParallelism } from 'node:os'
 import { z } from 'zod'
 import { duration, listenAddress } from '../core/schema.js'
 
@@ -25,7 +24,7 @@ export const routeSchema = z
       .int()
       .min(1)
       .max(64)
-      .default(() => availableParallelism())
+      .optional()
       .describe(
         'How many processes serve the port (they share it, as nginx workers do). `1` runs the router inside ' +
           "Tide's own process. Default: the number of cores.",

@@ -27,6 +27,12 @@ describe('latency histogram', () => {
     )
   })
 
+  test('a latency exactly on a bound belongs to the bucket it bounds', () => {
+    for (let i = 0; i < LATENCY_BUCKETS_MS.length; i++) assert.equal(latencyBucket(LATENCY_BUCKETS_MS[i]!), i)
+    assert.equal(latencyBucket(0), 0)
+    assert.equal(latencyBucket(1e9), LATENCY_BUCKETS_MS.length)
+  })
+
   test('percentiles are within a bucket of the truth', () => {
     const h = emptyHistogram()
     for (let ms = 1; ms <= 100; ms++) h[latencyBucket(ms)]!++
