@@ -201,4 +201,9 @@ export interface GovernorState {
   history: Array<{ at: number; to: number }>
   /** When the group last changed size, and which way. */
   lastChange?: { at: number; direction: 'up' | 'down' }
+  /**
+   * The size the engine last applied successfully. After a restart, a target that lost
+   * instances with Tide (local processes) is brought back to it.
+   */
+  desired?: number
 }

@@ -222,15 +222,38 @@ describe('group loop', () => {
     assert.equal(group.view().cooldownUntil, undefined)
   })
 
-  test('an operation left open by a killed Tide is closed at start-up with a recovery decision', async () => {
+  test('an operation left open by a killed Tide is closed at start-up, and its size is restored', async () => {
     const store = Store.open(':memory:')
     store.openIntent('web', 1, 3, 'scale up 1 → 3: load', 100)
-    const { group } = runner({ store, target: new FakeTarget(2) })
+    const { group, target } = runner({ store, target: new FakeTarget(2) })
     await group.start({ loop: false })
+    await group.settled()
     assert.deepEqual(store.openIntents('web'), [])
-    const rec = store.decisions('web', 1)[0]!
-    assert.equal(rec.trigger, 'recovery')
-    assert.match(rec.reason, /target now reports 2/)
+    const recovery = store.decisions('web').filter((d) => d.trigger === 'recovery')
+    assert.ok(
+      recovery.some((d) => /target now reports 2/.test(d.reason)),
+      'what was found is recorded',
+    )
+    assert.ok(
+      recovery.some((d) => d.to === 3 && d.outcome === 'applied'),
+      'the operation in flight is finished',
+    )
+    assert.equal(target.instances.length, 3)
+  })
+
+  test('instances lost with Tide come back to the last applied size at start-up, without a new cooldown', async () => {
+    const store = Store.open(':memory:')
+    store.saveState(
+      'web',
+      { history: [], desired: 4, lastChange: { at: 1_000_000 - 60_000, direction: 'up' } },
+      0,
+    )
+    const { group, target } = runner({ store, target: new FakeTarget(0) })
+    await group.start({ loop: false })
+    await group.settled()
+    assert.equal(target.instances.length, 4)
+    assert.equal(store.decisions('web', 1)[0]!.trigger, 'recovery')
+    assert.equal(group.view().cooldownUntil, undefined, 'a restore is not a decision: no cooldown starts')
   })
 
   test('scale-down drains each removed instance through the router first', async () => {

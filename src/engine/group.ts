@@ -134,18 +134,30 @@ export class GroupRunner {
    * (start above); the intent is closed and the loop brings the group where it should be.
    */
   private recover(now: number): void {
-    for (const intent of this.parts.store.openIntents(this.name)) {
-      this.parts.store.closeIntent(
+    const { store, settings } = this.parts
+    let wanted = this.state.desired
+    for (const intent of store.openIntents(this.name)) {
+      store.closeIntent(
         intent.id,
         'abandoned',
         now,
         `found open at start-up; target reports ${this.status.desired}`,
       )
+      wanted = intent.to
       const reason =
         `Tide stopped during "${intent.reason}" (${intent.from} → ${intent.to}, started ${new Date(intent.startedAt).toISOString()}); ` +
-        `the target now reports ${this.status.desired} instance(s), ${this.status.ready} ready; the loop takes it from here`
+        `the target now reports ${this.status.desired} instance(s), ${this.status.ready} ready`
       this.log.warn({ group: this.name, intent: intent.id }, reason)
       this.record(sentence('hold', this.status.desired, this.status.desired, reason), 'recovery', 'held', now)
+    }
+    // Instances that died with Tide (local processes) come back at once, without waiting for
+    // the policies to see the load again; a target whose instances outlive Tide reports them
+    // and needs nothing. Not a new decision, so the cooldown is left as it was.
+    if (wanted === undefined || settings.shadow) return
+    const to = Math.min(settings.max, Math.max(settings.min, wanted))
+    if (to > this.status.desired) {
+      const reason = `scale up ${this.status.desired} → ${to}: restoring the size the group had before Tide restarted`
+      this.apply(sentence('scale', this.status.desired, to, reason), 'recovery', now, false, false)
     }
   }
 
@@ -287,14 +299,17 @@ export class GroupRunner {
     trigger: Trigger,
     now: number,
     forced = false,
+    startsCooldown = true,
   ): { record: DecisionRecord; done: Promise<DecisionRecord> } {
     const { store, target, router, settings, clock, telemetry } = this.parts
     const direction = decision.to > decision.from ? 'up' : 'down'
     const previous = this.state
     // Intent first, so a restart knows this was in flight; then the cooldown starts.
     const intent = store.openIntent(this.name, decision.from, decision.to, decision.reason, now)
-    this.state = recordChange(this.state, now, direction)
-    store.saveState(this.name, this.state, now)
+    if (startsCooldown) {
+      this.state = recordChange(this.state, now, direction)
+      store.saveState(this.name, this.state, now)
+    }
     const record = this.record(decision, trigger, 'pending', now, forced)
     this.log.info({ group: this.name, trigger }, decision.reason)
     const drainTimeout = settings.drainTimeout
@@ -312,6 +327,8 @@ export class GroupRunner {
           this.abort.signal,
         )
         const durationMs = clock.now() - now
+        this.state = { ...this.state, desired: decision.to }
+        store.saveState(this.name, this.state, clock.now())
         store.closeIntent(intent.id, 'done', clock.now())
         store.finishDecision(record.id, 'applied', { durationMs })
         telemetry?.scaleDuration.observe(
