@@ -10,7 +10,7 @@ import type { DecisionRecord, GroupView } from '../engine/controller.js'
 /** picocolors' formatters; plain identity functions when colour is off. */
 export type Colors = ReturnType<typeof pc.createColors>
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI escape sequences is the point
+// matching ANSI escape sequences is the point
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g
 
 export function visibleLength(text: string): number {

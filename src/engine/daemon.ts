@@ -88,8 +88,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
 
   try {
-    let engine: Engine | undefined
-    const telemetry = new Telemetry(() => engine?.listGroups() ?? [])
+    const telemetry = new Telemetry(() => runners.map((r) => r.view()))
     for (const [name, group] of Object.entries(config.groups)) {
       const groupLogger = logger.child({ group: name })
       let router: Router | undefined
@@ -123,7 +122,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         }),
       )
     }
-    engine = new Engine(runners, telemetry)
+    const engine = new Engine(runners, telemetry)
     await engine.start()
     const api = createApiServer(engine, {
       listen: options.listen ?? config.api.listen,

@@ -207,8 +207,7 @@ export class Store {
 
   loadState(group: string): GovernorState | undefined {
     const row = this.db.prepare('SELECT state FROM group_state WHERE group_name = ?').get(group) as
-      | { state: string }
-      | undefined
+      { state: string } | undefined
     if (!row) return undefined
     try {
       const state = JSON.parse(row.state) as GovernorState

@@ -122,7 +122,7 @@ export const scrapeSourceSchema = z
     headers: z
       .record(z.string(), z.string())
       .optional()
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's ${ENV} interpolation, shown to users
+      // the config's ${ENV} interpolation, shown to users
       .describe('Extra request headers, e.g. `{ Authorization: "Bearer ${METRICS_TOKEN}" }`.'),
     metrics: z
       .record(

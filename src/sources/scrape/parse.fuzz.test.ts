@@ -233,26 +233,35 @@ describe('parseExposition properties', () => {
     )
   })
 
-  test('a valid exposition with characters inserted or removed: a result or the coded error', {
-    timeout: 60_000,
-  }, () => {
-    const edit = fc.tuple(
-      fc.double({ min: 0, max: 1, noNaN: true }),
-      fc.option(fc.string({ unit: 'binary', maxLength: 3 })),
-    )
-    fc.assert(
-      fc.property(exposition, style, fc.array(edit, { minLength: 1, maxLength: 4 }), (written, s, edits) => {
-        let text = serialize(written, s)
-        for (const [where, insert] of edits) {
-          const at = Math.floor(where * text.length)
-          text =
-            insert === null
-              ? text.slice(0, at) + text.slice(at + 1)
-              : text.slice(0, at) + insert + text.slice(at)
-        }
-        parseOrCodedError(text)
-      }),
-      { numRuns: 300 },
-    )
-  })
+  test(
+    'a valid exposition with characters inserted or removed: a result or the coded error',
+    {
+      timeout: 60_000,
+    },
+    () => {
+      const edit = fc.tuple(
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.option(fc.string({ unit: 'binary', maxLength: 3 })),
+      )
+      fc.assert(
+        fc.property(
+          exposition,
+          style,
+          fc.array(edit, { minLength: 1, maxLength: 4 }),
+          (written, s, edits) => {
+            let text = serialize(written, s)
+            for (const [where, insert] of edits) {
+              const at = Math.floor(where * text.length)
+              text =
+                insert === null
+                  ? text.slice(0, at) + text.slice(at + 1)
+                  : text.slice(0, at) + insert + text.slice(at)
+            }
+            parseOrCodedError(text)
+          },
+        ),
+        { numRuns: 300 },
+      )
+    },
+  )
 })

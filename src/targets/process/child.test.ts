@@ -80,8 +80,12 @@ describe('spawnChild', () => {
 
   test('output is appended: a second run keeps the first one readable', async (t) => {
     const dir = workdir(t)
-    await (await start(t, dir, 'echo one')).exited
-    await (await start(t, dir, 'echo two')).exited
+    await (
+      await start(t, dir, 'echo one')
+    ).exited
+    await (
+      await start(t, dir, 'echo two')
+    ).exited
     const lines = readFileSync(join(dir, 'out.log'), 'utf8').split('\n')
     assert.deepEqual(
       lines.filter((l) => !l.startsWith('# tide:')),

@@ -12,8 +12,7 @@ import { formatDuration } from '../../core/duration.js'
  * 1s"); `status` is set when the app answered, `timedOut` when it did not within the timeout.
  */
 export type ProbeResult =
-  | { ok: true; status: number }
-  | { ok: false; reason: string; status?: number; timedOut?: true }
+  { ok: true; status: number } | { ok: false; reason: string; status?: number; timedOut?: true }
 
 /**
  * GETs `http://host:port/path` with a new connection (no keep-alive pool: a pooled idle
