@@ -97,8 +97,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         await router.start()
         routers.push(router)
       }
+      // The target names its group in its own log lines.
       const target = createTarget(name, resolveTarget(group.target, dir), {
-        logger: groupLogger,
+        logger,
         clock: systemClock,
         dataDir,
       })
