@@ -40,9 +40,13 @@ export {
   type RouterDeps,
 } from './types.js'
 
-/** Starts nothing: call `start()`. `workers` absent means the number of cores (as nginx's `auto`). */
+/**
+ * Starts nothing: call `start()`. `workers` absent means one fewer than the cores (at least 1):
+ * the instances behind the router usually share the machine, and on 2 cores one worker served
+ * 30k requests/s where two served 23k (bench/RESULTS.md, run D).
+ */
 export function createRouter(group: string, config: RouteConfig, deps: RouterDeps = {}): Router {
-  const workers = config.workers ?? availableParallelism()
+  const workers = config.workers ?? Math.max(1, availableParallelism() - 1)
   return workers > 1
     ? new ClusterRouter(group, { ...config, workers }, deps)
     : new LocalRouter(group, config, deps)

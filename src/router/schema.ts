@@ -27,7 +27,8 @@ export const routeSchema = z
       .optional()
       .describe(
         'How many processes serve the port (they share it, as nginx workers do). `1` runs the router inside ' +
-          "Tide's own process. Default: the number of cores.",
+          "Tide's own process. Default: one fewer than the number of cores, at least 1: the group's instances " +
+          'usually run on the same machine and need cores too.',
       ),
     balance: z
       .enum(['least-outstanding', 'p2c'])
