@@ -228,15 +228,18 @@ export function govern(input: GovernInput): GovernResult {
     to === current
       ? `hold at ${current}: ${holdReason ?? 'nothing to change'}`
       : `scale ${to > current ? 'up' : 'down'} ${current} → ${to}: ${cause}${qualifiers.length > 0 ? ` (${qualifiers.join('; ')})` : ''}`
-  const decision: Decision = {
-    kind: to === current ? 'hold' : 'scale',
-    from: current,
-    to,
-    reason,
-    steps,
-    recommendations,
-  }
-  return { decision, state: { ...state, history } }
+  return { decision: makeDecision(current, to, reason, steps, recommendations), state: { ...state, history } }
+}
+
+/** A decision from `from` to `to`: a hold when they are equal, a scale otherwise. */
+export function makeDecision(
+  from: number,
+  to: number,
+  reason: string,
+  steps: string[] = [reason],
+  recommendations: NamedRecommendation[] = [],
+): Decision {
+  return { kind: to === from ? 'hold' : 'scale', from, to, reason, steps, recommendations }
 }
 
 // ─── Manual requests ─────────────────────────────────────────────────────────

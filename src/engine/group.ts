@@ -23,7 +23,7 @@
 import { aggregate } from '../core/aggregate.js'
 import type { Clock } from '../core/clock.js'
 import { errorMessage, NoChangeError, TideError } from '../core/errors.js'
-import { cooldownLeft, govern, planManual, recordChange } from '../core/governor.js'
+import { cooldownLeft, govern, makeDecision, planManual, recordChange } from '../core/governor.js'
 import type {
   Decision,
   GovernorConfig,
@@ -148,7 +148,7 @@ export class GroupRunner {
         `Tide stopped during "${intent.reason}" (${intent.from} → ${intent.to}, started ${new Date(intent.startedAt).toISOString()}); ` +
         `the target now reports ${this.status.desired} instance(s), ${this.status.ready} ready`
       this.log.warn({ group: this.name, intent: intent.id }, reason)
-      this.record(sentence('hold', this.status.desired, this.status.desired, reason), 'recovery', 'held', now)
+      this.record(makeDecision(this.status.desired, this.status.desired, reason), 'recovery', 'held', now)
     }
     // Instances that died with Tide (local processes) come back at once, without waiting for
     // the policies to see the load again; a target whose instances outlive Tide reports them
@@ -157,7 +157,7 @@ export class GroupRunner {
     const to = Math.min(settings.max, Math.max(settings.min, wanted))
     if (to > this.status.desired) {
       const reason = `scale up ${this.status.desired} → ${to}: restoring the size the group had before Tide restarted`
-      this.apply(sentence('scale', this.status.desired, to, reason), 'recovery', now, false, false)
+      this.apply(makeDecision(this.status.desired, to, reason), 'recovery', now, false, false)
     }
   }
 
@@ -181,7 +181,7 @@ export class GroupRunner {
     if (this.status.desired > 0) return // instances are on their way; the request waits for them
     const to = Math.max(1, this.parts.settings.min)
     const reason = `scale up 0 → ${to}: a request arrived while the group was at zero`
-    this.apply(sentence('scale', 0, to, reason), 'auto', this.parts.clock.now())
+    this.apply(makeDecision(0, to, reason), 'auto', this.parts.clock.now())
   }
 
   private schedule(delay: number): void {
@@ -215,7 +215,7 @@ export class GroupRunner {
     if (this.operation) {
       const op = this.operation
       const reason = `hold at ${op.to}: an operation is in flight (${op.from} → ${op.to}, ${Math.round((now - op.startedAt) / 1000)}s so far)`
-      return this.remember(sentence('hold', this.status.desired, this.status.desired, reason), trigger, now)
+      return this.remember(makeDecision(this.status.desired, this.status.desired, reason), trigger, now)
     }
     const decision = this.decide(now)
     telemetry?.evaluationDuration.observe({ group: this.name }, (clock.now() - started) / 1000)
@@ -485,14 +485,7 @@ export class GroupRunner {
     })
     if (!plan.ok) throw new ConflictError('E_COOLDOWN', `group ${this.name}: ${plan.reason}`)
     const { to, reason, steps } = plan
-    const decision: Decision = {
-      kind: to === current ? 'hold' : 'scale',
-      from: current,
-      to,
-      reason,
-      steps,
-      recommendations: [],
-    }
+    const decision = makeDecision(current, to, reason, steps)
     if (to === current) return this.record(decision, 'manual', 'held', now)
     if (settings.shadow) return this.record(decision, 'manual', 'shadow', now)
     const { record, done } = this.apply(decision, 'manual', now, plan.forced)
@@ -559,11 +552,6 @@ export class GroupRunner {
   abortAll(): void {
     this.abort.abort(new Error('Tide is shutting down'))
   }
-}
-
-/** A decision that is one sentence, made without policies (recovery, wake, busy). */
-function sentence(kind: Decision['kind'], from: number, to: number, reason: string): Decision {
-  return { kind, from, to, reason, steps: [reason], recommendations: [] }
 }
 
 /**
