@@ -28,7 +28,7 @@ export function latencyBucket(ms: number): number {
   if (!(x > 1)) return 0
   if (x >= 2 ** 30) return BUCKETS - 1
   const e = 31 - Math.clz32(x) // floor(log2(x)) for x ≥ 1
-  const v = x / 2 ** e // in [1, 2)
+  const v = x / (1 << e) // in [1, 2); a shift, not Math.pow (e ≤ 29)
   // Smallest k with 2^((4e + k)/4) ≥ x.
   const k = v === 1 ? 0 : v <= Q1 ? 1 : v <= Q2 ? 2 : v <= Q3 ? 3 : 4
   let i = 4 * e + k
