@@ -3,6 +3,7 @@
  * keep-alive connections, and whether it is draining. Also the choice of a backend per request.
  */
 
+import type { ClientConn } from './client.js'
 import type { BackendCounters } from './stats.js'
 import type { UpstreamConn } from './upstream.js'
 
@@ -39,6 +40,8 @@ export class BackendState {
   readonly idle: UpstreamConn[] = []
   /** Resolved when inFlight reaches 0. */
   readonly waiters: Array<() => void> = []
+  /** Client connections tunnelled to this backend after a 101 (each counts one in flight). */
+  readonly tunnels = new Set<ClientConn>()
 
   constructor(spec: BackendSpec, host: string, port: number, now: number) {
     this.id = spec.id

@@ -27,6 +27,7 @@ export const C_QUEUED = 1 // waiting for a backend
 export const C_ACTIVE = 2 // attached to an upstream connection
 export const C_DONE = 3 // the router answered itself and will close
 export const C_CLOSED = 4
+export const C_TUNNEL = 5 // the instance answered 101: bytes go both ways raw until either side closes
 
 export class ClientConn {
   readonly socket: Socket
@@ -50,6 +51,8 @@ export class ClientConn {
   private retried = false
   private started = false
   closeAfter = false
+  /** The client sent its FIN. */
+  private ended = false
   backend: BackendState | null = null
   up: UpstreamConn | null = null
   pausedForUp = false
@@ -108,6 +111,9 @@ export class ClientConn {
       case C_DONE:
         // Answered; reading what remains of the body so the client sees the answer.
         if (!this.reqDone) this.body(buf, 0, n)
+        return
+      case C_TUNNEL:
+        this.toTunnel(copyOut(buf, 0, n))
         return
       default:
       // C_CLOSED: drop.
@@ -254,7 +260,8 @@ export class ClientConn {
     this.state = C_ACTIVE
     this.backend = backend
     this.proxy.adjust(backend, 1, now)
-    const up = this.proxy.acquire(backend, fresh)
+    // An upgrade may turn the connection into a tunnel: never one from (or back to) the pool.
+    const up = this.proxy.acquire(backend, fresh || this.req.upgrade)
     this.up = up
     up.begin(this)
     const held = this.held
@@ -292,6 +299,50 @@ export class ClientConn {
     if (!this.reqDone) this.closeAfter = true
     if (this.closeAfter) this.closeNow()
     else this.next()
+  }
+
+  /**
+   * The instance answered 101 to an upgrade request (its head is written): from now on bytes pass
+   * raw both ways. Bytes the client sent after its request head were held; they go first.
+   */
+  tunnelOpened(): void {
+    this.state = C_TUNNEL
+    this.backend!.tunnels.add(this)
+    const pending = this.pending
+    this.pending = null
+    if (pending !== null && pending.length > 0) this.toTunnel(pending)
+    if (this.pausedForPending) {
+      this.pausedForPending = false
+      this.resume()
+    }
+    // The client already finished sending: nothing more will come, so the tunnel is over.
+    if (this.ended) this.closeTunnel()
+  }
+
+  private toTunnel(data: string | Buffer): void {
+    const up = this.up!
+    up.active = true
+    if (!send(up.socket, data) && !this.pausedForUp) {
+      this.pausedForUp = true
+      this.socket.pause()
+    }
+  }
+
+  /**
+   * Ends a tunnel (either side closed, or a drain timed out): what was written is flushed, then
+   * both connections close, and the request it was counts as done.
+   */
+  closeTunnel(): void {
+    if (this.state !== C_TUNNEL) return
+    const up = this.up!
+    const backend = this.backend!
+    this.up = null
+    this.backend = null
+    backend.tunnels.delete(this)
+    up.closeTunnel()
+    const now = performance.now()
+    this.proxy.finished(backend, now - this.t0, now, false)
+    this.closeNow()
   }
 
   /** Ready for the next request on the connection. */
@@ -391,6 +442,11 @@ export class ClientConn {
   }
 
   private onEnd(): void {
+    this.ended = true
+    if (this.state === C_TUNNEL) {
+      this.closeTunnel()
+      return
+    }
     // The client finished sending (allowHalfOpen): answer what is in flight, then close.
     if (this.state === C_HEAD && this.pending === null) this.closeNow()
     else if (!this.reqDone) this.socket.destroy()
@@ -402,6 +458,7 @@ export class ClientConn {
     this.state = C_CLOSED
     this.proxy.clients.delete(this)
     if (state === C_QUEUED) this.proxy.unqueue(this, performance.now())
+    if (state === C_TUNNEL) this.backend?.tunnels.delete(this)
     const up = this.up
     if (up !== null) {
       // The client left mid-exchange; the upstream connection is in an unknown state.

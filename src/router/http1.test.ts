@@ -41,6 +41,43 @@ describe('parseRequestHead', () => {
     assert.equal(r.idempotent, true)
   })
 
+  test('an upgrade request keeps Connection: upgrade and Upgrade; other hop-by-hop fields go', () => {
+    const r = request(
+      'GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, UPGRADE, X-A\r\nX-A: 1\r\nUpgrade: websocket\r\n' +
+        'Keep-Alive: 5\r\nSec-WebSocket-Key: k\r\n\r\n',
+    )
+    assert.equal(r.error, 0)
+    assert.equal(r.upgrade, true)
+    assert.equal(
+      r.head,
+      'GET /ws HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: k\r\nX-Forwarded-For: 10.0.0.9\r\n' +
+        'X-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n',
+    )
+    // Not an upgrade: no Connection token, no Upgrade field, HTTP/1.0, or a body.
+    for (const head of [
+      'GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n\r\n',
+      'GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n',
+      'POST / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: h2c\r\nContent-Length: 1\r\n\r\n',
+    ]) {
+      const plain = request(head)
+      assert.equal(plain.error, 0)
+      assert.equal(plain.upgrade, false, head)
+      assert.ok(!/\r\n(connection|upgrade):/i.test(plain.head), plain.head)
+    }
+  })
+
+  test('a 101 response says what it switches to', () => {
+    const r = response(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX: 1\r\n\r\n',
+    )
+    assert.equal(r.error, '')
+    assert.equal(r.status, 101)
+    assert.equal(r.upgrade, 'websocket')
+    assert.equal(r.head, 'HTTP/1.1 101 Switching Protocols\r\nX: 1\r\n')
+    assert.equal(r.body, BODY_NONE)
+  })
+
   test('hop-by-hop fields go, including those Connection names, whatever their case', () => {
     const r = request(
       'POST / HTTP/1.1\r\nX-A: 1\r\nhost: h\r\nCONNECTION: close, X-A\r\nKeep-Alive: 5\r\nTE: trailers\r\n' +
@@ -159,7 +196,14 @@ describe('parseRequestHead', () => {
         const r = request(head)
         if (r.error !== 0) return
         const forwarded = r.head.split('\r\n').map((l) => l.slice(0, l.indexOf(':')).toLowerCase())
-        for (const hop of ['connection', 'keep-alive', 'te', 'upgrade', 'trailer', 'proxy-x']) {
+        // An upgrade request keeps exactly `Connection: upgrade` and its Upgrade field.
+        const hops = r.upgrade ? [] : ['connection', 'upgrade']
+        if (r.upgrade) {
+          assert.equal(forwarded.filter((n) => n === 'connection').length, 1)
+          assert.equal(forwarded.filter((n) => n === 'upgrade').length, 1)
+          assert.ok(r.head.includes('\r\nConnection: upgrade\r\n'))
+        }
+        for (const hop of [...hops, 'keep-alive', 'te', 'trailer', 'proxy-x']) {
           assert.ok(!forwarded.includes(hop), `${hop} forwarded in ${JSON.stringify(r.head)}`)
         }
         assert.equal(r.head.indexOf('\r\n\r\n'), r.head.length - 4)

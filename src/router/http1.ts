@@ -2,7 +2,8 @@
  * HTTP/1.1 message heads for the router's data path (RFC 9112). The router forwards bytes and
  * parses only what it must: the start line, the framing headers, and the hop-by-hop headers it
  * strips (RFC 9110 §7.6.1: Connection, the fields it names, Keep-Alive, Proxy-*, TE, Trailer,
- * Transfer-Encoding, Upgrade). A head is handled as a latin1 string (one char per byte, so any
+ * Transfer-Encoding, Upgrade; `Connection: upgrade` and Upgrade stay on an upgrade request,
+ * RFC 9110 §7.8). A head is handled as a latin1 string (one char per byte, so any
  * byte survives the round trip) and scanned once with charCodeAt: no regex, no header objects.
  *
  * Anything ambiguous about framing is refused rather than guessed, because a proxy and its
@@ -40,6 +41,11 @@ export class RequestHead {
   isHead = false
   /** RFC 9110 §9.2.2: safe to send twice, so a reset on a reused connection may be retried. */
   idempotent = true
+  /**
+   * An HTTP/1.1 request without a body that asks to switch protocols (`Connection: upgrade` and
+   * `Upgrade`, RFC 9110 §7.8): both fields are kept in `head`, and a 101 answer opens a tunnel.
+   */
+  upgrade = false
 }
 
 /** What the router adds to each request, fixed per client connection. */
@@ -123,6 +129,10 @@ class Fields {
   /** Fields named by Connection (lower case), to strip as well. */
   named: string[] | null = null
   keepAliveMs = -1
+  /** Connection has the `upgrade` token. */
+  upgradeToken = false
+  /** The Upgrade field's value (several lines joined); null when absent. */
+  upgrade: string | null = null
 }
 const F = new Fields()
 
@@ -137,11 +147,16 @@ function connectionTokens(h: string, vs: number, ve: number): void {
     F.close = true
     return
   }
+  if (n === 7 && nameIs(h, vs, 'upgrade')) {
+    F.upgradeToken = true
+    return
+  }
   for (const raw of h.slice(vs, ve).split(',')) {
     const token = raw.trim().toLowerCase()
     if (token === '') continue
     if (token === 'close') F.close = true
     else if (token === 'keep-alive') F.keepAlive = true
+    else if (token === 'upgrade') F.upgradeToken = true
     else if (!PROTECTED.has(token)) {
       F.named ??= []
       F.named.push(token)
@@ -182,6 +197,8 @@ function scanFields(
   F.keepAlive = false
   F.named = null
   F.keepAliveMs = -1
+  F.upgradeToken = false
+  F.upgrade = null
   for (;;) {
     const ls = p
     const lf = h.indexOf('\n', p)
@@ -224,7 +241,11 @@ function scanFields(
           }
           break
         case 7:
-          drop = nameIs(h, ls, 'trailer') || nameIs(h, ls, 'upgrade')
+          if (nameIs(h, ls, 'upgrade')) {
+            // Dropped here; put back by the caller when the message really is an upgrade.
+            drop = true
+            F.upgrade = F.upgrade === null ? h.slice(vs, ve) : `${F.upgrade}, ${h.slice(vs, ve)}`
+          } else drop = nameIs(h, ls, 'trailer')
           break
         case 10:
           if (nameIs(h, ls, 'connection')) {
@@ -308,6 +329,7 @@ export function parseRequestHead(
   out.error = 0
   out.body = BODY_NONE
   out.length = 0
+  out.upgrade = false
 
   // Request line: method SP request-target SP HTTP-version CRLF (RFC 9112 §3).
   let p = 0
@@ -405,6 +427,13 @@ export function parseRequestHead(
   if (F.hosts === 0) head += `Host: ${fwd.defaultHost}\r\n`
   else if (!F.xfHost) head += `X-Forwarded-Host: ${h.slice(F.hostStart, F.hostEnd)}\r\n`
   if (te !== null) head += `Transfer-Encoding: ${te}\r\n`
+  // RFC 9110 §7.8: Upgrade is hop-by-hop, but a proxy that can tunnel passes the request on.
+  // HTTP/1.0 requests must have it ignored; one with a body is forwarded as a plain request.
+  const upgrade = F.upgrade
+  if (F.upgradeToken && upgrade !== null && upgrade !== '' && !http10 && out.body === BODY_NONE) {
+    out.upgrade = true
+    head += `Connection: upgrade\r\nUpgrade: ${upgrade}\r\n`
+  }
   out.head = `${head}\r\n`
 }
 
@@ -421,6 +450,8 @@ export class ResponseHead {
   reusable = true
   /** The upstream's idle timeout from `Keep-Alive: timeout=N`, in ms; -1 when not given. */
   keepAliveMs = -1
+  /** The Upgrade field's value ('' when absent): what a 101 switches to. */
+  upgrade = ''
 }
 
 /**
@@ -477,6 +508,7 @@ export function parseResponseHead(
   }
   out.head = F.head
   out.keepAliveMs = F.keepAliveMs
+  out.upgrade = F.upgrade ?? ''
   out.reusable = minor === 49 ? !F.close : F.keepAlive && !F.close
   // RFC 9112 §6.3 rules 1-2: HEAD responses, 1xx, 204 and 304 have no body whatever they say.
   if (requestIsHead || status < 200 || status === 204 || status === 304) {

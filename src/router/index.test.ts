@@ -516,3 +516,230 @@ describe('router: workers', () => {
     await r.close()
   })
 })
+
+describe('router: upgrade (WebSocket)', () => {
+  interface Echo {
+    up: Upstream
+    /** Upgrade requests' headers, as the instance saw them. */
+    seen: IncomingMessage['headers'][]
+    /** The instance's ends of the tunnels. */
+    sockets: Socket[]
+  }
+
+  /** An instance that answers an upgrade with 101 and then echoes every byte back. */
+  async function echo(): Promise<Echo> {
+    const e: Echo = { up: await upstream((_req, res) => res.end('plain')), seen: [], sockets: [] }
+    e.up.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      e.seen.push(req.headers)
+      e.sockets.push(socket)
+      if (req.url === '/refuse') {
+        socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno')
+        return
+      }
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Accept: xyz\r\n\r\n',
+      )
+      if (head.length > 0) socket.write(head)
+      socket.pipe(socket)
+    })
+    return e
+  }
+
+  /** A raw client: sends `data`, then reads into `text`. */
+  async function client(address: string, data: string) {
+    const [host, port] = address.split(':')
+    const socket: Socket = connect(Number(port), host)
+    await once(socket, 'connect')
+    const c = { socket, text: '', closed: false }
+    socket.on('data', (chunk: Buffer) => (c.text += chunk.toString('latin1')))
+    socket.on('close', () => (c.closed = true))
+    socket.on('error', () => {})
+    socket.write(data)
+    return c
+  }
+
+  const UPGRADE =
+    'GET /ws HTTP/1.1\r\nHost: app.example\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n' +
+    'Sec-WebSocket-Key: abc\r\nSec-WebSocket-Version: 13\r\n\r\n'
+
+  test('a 101 opens a tunnel: the head reaches the client, then bytes are echoed both ways', async () => {
+    const e = await echo()
+    const r = await router()
+    r.setBackends([{ id: 'a', address: e.up.address }])
+    const c = await client(r.address, UPGRADE)
+    await until(() => c.text.includes('\r\n\r\n'), 'the 101')
+    assert.match(c.text, /^HTTP\/1\.1 101 Switching Protocols\r\n/)
+    const headers = headersOf(c.text)
+    assert.equal(headers.upgrade, 'websocket')
+    assert.equal(headers.connection, 'Upgrade')
+    assert.equal(headers['sec-websocket-accept'], 'xyz')
+    assert.equal(e.seen[0]?.upgrade, 'websocket')
+    assert.match(String(e.seen[0]?.connection), /upgrade/i)
+    assert.equal(e.seen[0]?.['sec-websocket-key'], 'abc')
+    assert.equal(e.seen[0]?.['x-forwarded-for'], '127.0.0.1')
+    const at = c.text.indexOf('\r\n\r\n') + 4
+    c.socket.write('hello')
+    await until(() => c.text.slice(at) === 'hello', 'the echo')
+    // Not parsed as HTTP: anything goes.
+    c.socket.write('GET / HTTP/1.1\r\n\r\n\x00\xff', 'latin1')
+    await until(() => c.text.slice(at) === 'helloGET / HTTP/1.1\r\n\r\n\x00\xff', 'the second echo')
+    // Counted in flight while open.
+    assert.equal(r.stats().counters.backends.a?.inFlight, 1)
+    // A tunnel is never pooled: a plain request after it uses a new connection and works.
+    assert.equal((await get(r)).body, 'plain')
+    c.socket.destroy()
+  })
+
+  test('bytes sent with the request head reach the instance after the 101', async () => {
+    const e = await echo()
+    const r = await router()
+    r.setBackends([{ id: 'a', address: e.up.address }])
+    const c = await client(r.address, `${UPGRADE}early bytes`)
+    await until(() => c.text.endsWith('early bytes'), 'the early bytes echoed')
+    assert.match(c.text, /^HTTP\/1\.1 101 /)
+    c.socket.destroy()
+  })
+
+  test('closing the client closes the instance side, and the request is counted done', async () => {
+    const e = await echo()
+    const r = await router()
+    r.setBackends([{ id: 'a', address: e.up.address }])
+    const c = await client(r.address, UPGRADE)
+    await until(() => c.text.includes('\r\n\r\n'), 'the 101')
+    const upSocket = e.sockets[0]!
+    let upClosed = false
+    upSocket.on('close', () => (upClosed = true))
+    c.socket.end()
+    await until(() => upClosed, 'the instance side closing')
+    await until(() => c.closed, 'the client side closing')
+    await until(() => r.stats().counters.inFlight === 0, 'nothing in flight')
+    assert.equal(r.stats().counters.errors, 0)
+  })
+
+  test('the instance closing the tunnel closes the client', async () => {
+    const e = await echo()
+    const r = await router()
+    r.setBackends([{ id: 'a', address: e.up.address }])
+    const c = await client(r.address, UPGRADE)
+    await until(() => c.text.includes('\r\n\r\n'), 'the 101')
+    e.sockets[0]!.end('bye')
+    await until(() => c.closed, 'the client side closing')
+    assert.ok(c.text.endsWith('bye'))
+  })
+
+  test('a drain waits for an open tunnel, and resolves once it closes', async () => {
+    const e = await echo()
+    const r = await router()
+    r.setBackends([{ id: 'a', address: e.up.address }])
+    const c = await client(r.address, UPGRADE)
+    await until(() => c.text.includes('\r\n\r\n'), 'the 101')
+    let resolved = false
+    const drained = r.drain('a', 5000).then((x) => {
+      resolved = true
+      return x
+    })
+    await sleep(100)
+    assert.equal(resolved, false)
+    // Still usable while draining.
+    c.socket.write('still')
+    await until(() => c.text.endsWith('still'), 'the echo while draining')
+    c.socket.destroy()
+    assert.deepEqual(await drained, { inFlight: 0, timedOut: false })
+  })
+
+  test('past the drain timeout, the router closes the tunnel', async () => {
+    const e = await echo()
+    const r = await router()
+    r.setBackends([{ id: 'a', address: e.up.address }])
+    const c = await client(r.address, UPGRADE)
+    await until(() => c.text.includes('\r\n\r\n'), 'the 101')
+    assert.deepEqual(await r.drain('a', 50), { inFlight: 1, timedOut: true })
+    await until(() => c.closed, 'the tunnel closed by the router')
+    await until(() => r.stats().counters.inFlight === 0, 'nothing in flight')
+  })
+
+  test('an answer other than 101 is a normal response', async () => {
+    const e = await echo()
+    const r = await router()
+    r.setBackends([{ id: 'a', address: e.up.address }])
+    const response = await raw(r.address, UPGRADE.replace('/ws', '/refuse'), (t) => t.endsWith('no'))
+    assert.match(response, /^HTTP\/1\.1 403 Forbidden\r\n/)
+    assert.equal(headersOf(response)['content-length'], '2')
+    assert.equal(headersOf(response).upgrade, undefined)
+    assert.equal(r.stats().counters.backends.a?.inFlight, 0)
+  })
+
+  test('an instance ignoring the upgrade answers normally, and its connection is not reused', async () => {
+    const up = await upstream((req, res) => res.end(`plain ${req.url}`))
+    let connections = 0
+    up.server.on('connection', () => connections++)
+    // Without an 'upgrade' listener, Node answers upgrade requests as plain ones.
+    const r = await router()
+    r.setBackends([{ id: 'a', address: up.address }])
+    const dispatcher = agent(1)
+    const response = await raw(r.address, UPGRADE, (t) => t.endsWith('plain /ws'))
+    assert.match(response, /^HTTP\/1\.1 200 OK\r\n/)
+    assert.equal((await get(r, '/x', { dispatcher })).body, 'plain /x')
+    assert.equal((await get(r, '/y', { dispatcher })).body, 'plain /y')
+    assert.equal(connections, 2)
+  })
+
+  test('an upgrade request waits in the queue while no instance is ready', async () => {
+    const e = await echo()
+    const r = await router()
+    let demand = 0
+    r.onDemand(() => demand++)
+    const c = await client(r.address, `${UPGRADE}queued`)
+    await until(() => r.stats().queued === 1, 'the queued upgrade')
+    assert.equal(demand, 1)
+    r.setBackends([{ id: 'a', address: e.up.address }])
+    await until(() => c.text.endsWith('queued'), 'the 101 and the echo')
+    assert.match(c.text, /^HTTP\/1\.1 101 /)
+    c.socket.destroy()
+  })
+
+  test('with two worker processes: tunnels work and a drain waits for them', async () => {
+    const e = await echo()
+    const r = createRouter('web', routeSchema.parse({ listen: '127.0.0.1:0', workers: 2 }))
+    cleanups.push(() => r.close())
+    await r.start()
+    r.setBackends([{ id: 'a', address: e.up.address }])
+    const clients = await Promise.all([1, 2, 3, 4].map(() => client(r.address, UPGRADE)))
+    for (const c of clients) {
+      await until(() => c.text.includes('\r\n\r\n'), 'the 101')
+      c.socket.write('ping')
+      await until(() => c.text.endsWith('ping'), 'the echo')
+    }
+    let resolved = false
+    const drained = r.drain('a', 5000).then((x) => {
+      resolved = true
+      return x
+    })
+    // Another setBackends while draining must not cut the tunnels (workers re-mark drains).
+    r.setBackends([{ id: 'a', address: e.up.address }])
+    await sleep(300)
+    assert.equal(resolved, false)
+    for (const c of clients) assert.equal(c.closed, false)
+    for (const c of clients) c.socket.destroy()
+    assert.deepEqual(await drained, { inFlight: 0, timedOut: false })
+    await r.close()
+  })
+
+  test('a 101 to a request that did not ask to upgrade is refused', async () => {
+    const up = await upstream((_req, res) => {
+      res.socket!.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+      )
+    })
+    const r = await router()
+    r.setBackends([{ id: 'a', address: up.address }])
+    // Upgrade without the Connection token: not an upgrade request, so Upgrade is removed.
+    const response = await raw(
+      r.address,
+      'GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: close\r\n\r\n',
+    )
+    // Not forwarded: the client never sees a protocol switch it did not ask for.
+    assert.doesNotMatch(response, /101/)
+  })
+})

@@ -25,7 +25,7 @@ import { createServer, type Server } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { splitHostPort } from '../core/schema.js'
 import { type BackendSpec, BackendState, Balancer } from './backend.js'
-import { C_DONE, C_HEAD, C_QUEUED, ClientConn } from './client.js'
+import { C_DONE, C_HEAD, C_QUEUED, C_TUNNEL, ClientConn } from './client.js'
 import { type Forwarding, forwardingFor } from './http1.js'
 import { CLIENT_IDLE_MS, CONNECT_TIMEOUT_MS, coarse, HEADERS_TIMEOUT_MS, tickClock } from './io.js'
 import { emptyHistogram, latencyBucket, type RouterCounters } from './stats.js'
@@ -153,8 +153,11 @@ export class ProxyServer {
     this.refreshReady()
   }
 
-  /** Stops new requests to `id`; resolves when its requests in flight are done or after `timeoutMs`. */
-  drain(id: string, timeoutMs: number): Promise<{ inFlight: number; timedOut: boolean }> {
+  /**
+   * Stops new requests to `id`; resolves when its requests in flight are done or after `timeoutMs`,
+   * and then (`cutTunnels`) closes the upgraded connections still open to it.
+   */
+  drain(id: string, timeoutMs: number, cutTunnels = true): Promise<{ inFlight: number; timedOut: boolean }> {
     const backend = this.byId.get(id) ?? [...this.finishing].find((b) => b.id === id)
     if (backend === undefined) return Promise.resolve({ inFlight: 0, timedOut: false })
     backend.draining = true
@@ -166,6 +169,8 @@ export class ProxyServer {
         const i = backend.waiters.indexOf(done)
         if (i >= 0) backend.waiters.splice(i, 1)
         resolve({ inFlight: backend.inFlight, timedOut: true })
+        // An upgraded connection has no end of its own: past the drain timeout, the router ends it.
+        if (cutTunnels) for (const c of [...backend.tunnels]) c.closeTunnel()
       }, timeoutMs)
       const done = () => {
         clearTimeout(timer)
@@ -311,7 +316,8 @@ export class ProxyServer {
         c.closeNow(true)
       }
       const up = c.up
-      if (up !== null) {
+      // A tunnel (after a 101) may stay silent as long as its two ends like: no timeout applies.
+      if (up !== null && c.state !== C_TUNNEL) {
         if (up.active) {
           up.active = false
           up.lastActive = now

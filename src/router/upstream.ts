@@ -12,6 +12,7 @@ import { BODY_CHUNKED, BODY_CLOSE, BODY_LENGTH, BODY_NONE, parseResponseHead, Re
 import {
   CONNECT_TIMEOUT_MS,
   coarse,
+  copyOut,
   findHead,
   headAt,
   headText,
@@ -21,6 +22,7 @@ import {
   MAX_HEAD,
   MAX_IDLE_PER_BACKEND,
   READ_BUFFER,
+  send,
   SMALL,
   UPSTREAM_IDLE_MAX_MS,
   UPSTREAM_IDLE_MS,
@@ -32,6 +34,7 @@ const U_IDLE = 0
 const U_HEAD = 1
 const U_BODY = 2
 const U_CLOSED = 3
+const U_TUNNEL = 4 // after a 101: bytes pass raw to the client
 
 // How a response body goes to the client.
 const PASS = 0
@@ -118,6 +121,8 @@ export class UpstreamConn {
       } else this.head(buf, 0, n)
     } else if (this.state === U_BODY) {
       this.body(buf, 0, n, null)
+    } else if (this.state === U_TUNNEL) {
+      this.toClient(buf, 0, n)
     } else {
       // Bytes nobody asked for: the instance is confused; do not reuse.
       this.spoiled = true
@@ -144,9 +149,17 @@ export class UpstreamConn {
     }
     c.responseStarted()
     if (res.status < 200) {
-      // 101 would switch protocols, but Upgrade was stripped, so it is a broken answer.
       if (res.status === 101) {
-        this.broken('unexpected 101 Switching Protocols', true)
+        // Only an upgrade request may be answered 101, and the answer must say what to (RFC 9110 §15.2.2).
+        if (!c.req.upgrade || res.upgrade === '') {
+          this.broken('unexpected 101 Switching Protocols', true)
+          return
+        }
+        this.state = U_TUNNEL
+        c.write(`${res.head}Connection: Upgrade\r\nUpgrade: ${res.upgrade}\r\n\r\n`)
+        // Bytes of the new protocol that came with the head.
+        if (start < end) this.toClient(buf, start, end)
+        c.tunnelOpened()
         return
       }
       // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients; the final one follows.
@@ -243,7 +256,28 @@ export class UpstreamConn {
     }
   }
 
+  /** Tunnel bytes to the client, with back-pressure. */
+  private toClient(buf: Buffer, off: number, end: number): void {
+    const c = this.client!
+    if (!send(c.socket, copyOut(buf, off, end)) && !this.pausedForClient) {
+      this.pausedForClient = true
+      this.socket.pause()
+    }
+  }
+
+  /** The tunnel is over: flush what was written to the instance, then close. */
+  closeTunnel(): void {
+    if (this.state === U_CLOSED) return
+    this.state = U_CLOSED
+    this.client = null
+    this.socket.destroySoon()
+  }
+
   private onEnd(): void {
+    if (this.state === U_TUNNEL) {
+      this.client?.closeTunnel()
+      return
+    }
     if (this.state === U_BODY && this.res.body === BODY_CLOSE && this.client !== null) {
       if (this.mode === ENCODE) this.client.write('0\r\n\r\n')
       this.finish()
@@ -262,6 +296,7 @@ export class UpstreamConn {
     const reuse =
       this.res.reusable &&
       !this.spoiled &&
+      !c.req.upgrade &&
       c.reqDone &&
       !b.draining &&
       !b.removed &&
@@ -292,6 +327,12 @@ export class UpstreamConn {
     if (this.state === U_CLOSED) return
     if (this.state === U_IDLE) {
       this.closeIdle()
+      return
+    }
+    if (this.state === U_TUNNEL) {
+      const c = this.client
+      this.destroy()
+      c?.closeTunnel()
       return
     }
     const c = this.client

@@ -70,7 +70,8 @@ process.on('message', (message: ToWorker) => {
   switch (message.t) {
     case 'backends':
       proxy.setBackends(message.backends)
-      for (const id of message.draining) void proxy.drain(id, 0)
+      // Only marks them draining: their drain (and its timeout) is the one the 'drain' message started.
+      for (const id of message.draining) void proxy.drain(id, 0, false)
       changed = true
       break
     case 'drain':
