@@ -3,22 +3,11 @@ import { describe, test } from 'node:test'
 import type { CollectContext, Instance } from '../../core/types.js'
 import type { Router, RouterCounters, RouterStats } from '../../router/index.js'
 import { LATENCY_BUCKETS_MS, windowOf } from '../../router/index.js'
+import { emptyCounters, emptyHistogram } from '../../router/stats.js'
 import { createRouterSource, routerSourceSchema } from './index.js'
 
 function counters(at: number, patch: Partial<RouterCounters>): RouterCounters {
-  return {
-    at,
-    since: 0,
-    inFlight: 0,
-    queued: 0,
-    requests: 0,
-    errors: 0,
-    busy: 0,
-    queueBusy: 0,
-    backends: {},
-    latency: new Array(LATENCY_BUCKETS_MS.length + 1).fill(0),
-    ...patch,
-  }
+  return { ...emptyCounters(0), at, ...patch }
 }
 
 /** A router whose counters the test sets by hand. */
@@ -74,7 +63,7 @@ describe('router source', () => {
     fake.set(counters(1000, { busy: 1000, backends: { a: b(1000, 10), c: b(0, 0) } }))
     await source.collect(ctx(1000, [ready('a'), ready('c')]))
     // Over the next 2 s: a averaged 3 in flight, c 1, and 0.5 requests waited on average.
-    const latency = new Array(LATENCY_BUCKETS_MS.length + 1).fill(0)
+    const latency = emptyHistogram()
     latency[30] = 100
     fake.set(
       counters(3000, {
