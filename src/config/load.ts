@@ -211,7 +211,7 @@ function crossCheck(raw: unknown): ConfigProblem[] {
   const root = isRecord(raw) ? raw : {}
   const api = isRecord(root.api) ? root.api : {}
   const apiListen = typeof api.listen === 'string' ? api.listen : '127.0.0.1:7070'
-  const apiHost = safeHost(apiListen)
+  const apiHost = trySplit(apiListen)?.host
   if (apiHost !== undefined && !isLoopback(apiHost) && !api.token) {
     problems.push({
       path: 'api.token',
@@ -239,7 +239,8 @@ function crossCheck(raw: unknown): ConfigProblem[] {
       })
     }
     // Port 0 (any free port, used by tests) never collides.
-    if (route !== undefined && safePort(route) !== 0 && safePort(route) !== undefined) {
+    const routePort = route === undefined ? undefined : trySplit(route)?.port
+    if (route !== undefined && routePort !== undefined && routePort !== 0) {
       const other = routes.get(route)
       if (other)
         problems.push({
@@ -312,17 +313,10 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value)
 }
 
-function safeHost(address: string): string | undefined {
+/** splitHostPort for raw input that may not be an address (the schema reports that). */
+function trySplit(address: string): { host: string; port: number } | undefined {
   try {
-    return splitHostPort(address).host
-  } catch {
-    return undefined
-  }
-}
-
-function safePort(address: string): number | undefined {
-  try {
-    return splitHostPort(address).port
+    return splitHostPort(address)
   } catch {
     return undefined
   }

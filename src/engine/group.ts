@@ -41,6 +41,7 @@ import type {
   GroupView,
   MetricView,
   OperationView,
+  Outcome,
   ScaleRequest,
   Trigger,
 } from './controller.js'
@@ -433,16 +434,7 @@ export class GroupRunner {
       this.lastShadow = { to: decision.to, at: now }
       return this.record(decision, trigger, 'shadow', now)
     }
-    const record: DecisionRecord = {
-      ...decision,
-      id: 0,
-      group: this.name,
-      at: now,
-      trigger,
-      outcome: 'shadow',
-    }
-    this.lastDecision = record
-    return record
+    return this.unstored(decision, trigger, 'shadow', now)
   }
 
   /**
@@ -456,7 +448,12 @@ export class GroupRunner {
       this.lastStoredHeldAt = now
       return this.record(decision, trigger, 'held', now)
     }
-    const record: DecisionRecord = { ...decision, id: 0, group: this.name, at: now, trigger, outcome: 'held' }
+    return this.unstored(decision, trigger, 'held', now)
+  }
+
+  /** A decision kept only in memory as the group's last (id 0: not in the store). */
+  private unstored(decision: Decision, trigger: Trigger, outcome: Outcome, now: number): DecisionRecord {
+    const record: DecisionRecord = { ...decision, id: 0, group: this.name, at: now, trigger, outcome }
     this.lastDecision = record
     return record
   }
