@@ -11,6 +11,7 @@ import type { GroupView } from '../engine/controller.js'
 import { DEFAULT_API } from './client.js'
 import { schemaCommand, validateCommand } from './config.js'
 import { type ClientFlags, Context } from './context.js'
+import { EXTRA_COMMANDS } from './commands/index.js'
 import { type CliIO, defaultIO, EXIT, exitCodeFor } from './io.js'
 import { runCommand } from './run.js'
 import { autoCommand, decisionsCommand, type ScaleFlags, scaleCommand } from './scale.js'
@@ -172,6 +173,8 @@ function buildProgram(ctx: Context, done: (code: number) => void): Command {
     .command('schema')
     .description("print the config file's JSON Schema, for editors")
     .action(async () => done(await schemaCommand(ctx)))
+
+  for (const register of EXTRA_COMMANDS) register(program, ctx, done)
 
   return program
 }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { duration, listenAddress } from '../core/schema.js'
+import { notifierSchema } from '../notify/index.js'
 import { policySchema } from '../policies/index.js'
 import { routeSchema } from '../router/schema.js'
 import { sourceSchema } from '../sources/index.js'
@@ -67,6 +68,12 @@ export const groupSchema = z
       .boolean()
       .default(false)
       .describe('Compute and log decisions, show what would happen, never touch the target.'),
+    notify: z
+      .array(notifierSchema)
+      .default([])
+      .describe(
+        'Who hears about scaling: every operation started, its progress and its outcome (applied, failed, unchanged), and shadow decisions. Never blocks or fails a scale.',
+      ),
   })
   .strict()
 

@@ -207,3 +207,41 @@ export interface GovernorState {
    */
   desired?: number
 }
+
+// ─── Events ──────────────────────────────────────────────────────────────────
+
+/**
+ * What happened to a group, for notifiers and actions (Slack, webhooks, Alertmanager, seed 002's
+ * custom actions). Every operation emits `started` then exactly one of `applied`, `failed` or
+ * `unchanged`; long operations emit `progress` in between; a shadow group emits `shadow`.
+ */
+export interface ScaleEvent {
+  kind: 'started' | 'progress' | 'applied' | 'failed' | 'unchanged' | 'shadow'
+  group: string
+  /** The decision's id in the store (0 when not stored). */
+  decision: number
+  trigger: string
+  from: number
+  to: number
+  direction: 'up' | 'down'
+  /** The decision's sentence. */
+  reason: string
+  /** Epoch ms when this event happened. */
+  at: number
+  /** `progress`: the progress line; `failed`: the error; `unchanged`: why nothing changed. */
+  message?: string
+  /** `applied` and `failed`: how long the operation took. */
+  durationMs?: number
+  /** The target kind ("process", "digitalocean", "docker-swarm", …). */
+  target: string
+}
+
+/**
+ * Something told about events. `notify` may be slow or fail: the engine never waits for it
+ * and never lets it fail a scale (the dispatcher logs and counts failures).
+ */
+export interface Notifier {
+  readonly kind: string
+  notify(event: ScaleEvent, signal: AbortSignal): Promise<void>
+  close?(): Promise<void>
+}

@@ -8,6 +8,7 @@ import { createApiServer } from '../api/index.js'
 import { effectiveSources, type GroupConfig, type LoadedConfig, loadConfigFile } from '../config/index.js'
 import { systemClock } from '../core/clock.js'
 import { buildPolicy, policyName } from '../policies/index.js'
+import { createNotifier, Dispatcher } from '../notify/index.js'
 import { createRouter, type Router } from '../router/index.js'
 import { createSource } from '../sources/index.js'
 import { createTarget, type TargetConfig } from '../targets/index.js'
@@ -81,7 +82,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const routers: Router[] = []
   const runners: GroupRunner[] = []
   const targets: Array<{ close?: (o?: { stopInstances?: boolean }) => Promise<void> }> = []
+  const dispatchers: Dispatcher[] = []
   const cleanup = async () => {
+    await Promise.allSettled(dispatchers.map((d) => d.close()))
     await Promise.allSettled(routers.map((r) => r.close()))
     await Promise.allSettled(targets.map((t) => t.close?.({ stopInstances: true })))
     store.close()
@@ -108,6 +111,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         createSource(s, { logger: groupLogger, router: () => router }),
       )
       const policies = group.policies.map((p, i) => ({ name: policyName(p, i), decide: buildPolicy(p) }))
+      const dispatcher = new Dispatcher(
+        group.notify.map((n) => ({
+          notifier: createNotifier(n, { logger: groupLogger, dir }),
+          on: n.on,
+          timeout: n.timeout,
+        })),
+        groupLogger,
+        { delivered: (kind, result) => telemetry.notifications.inc({ group: name, notifier: kind, result }) },
+      )
+      dispatchers.push(dispatcher)
       runners.push(
         new GroupRunner({
           name,
@@ -120,6 +133,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           clock: systemClock,
           logger,
           telemetry,
+          events: dispatcher.size > 0 ? (event) => dispatcher.emit(event) : undefined,
         }),
       )
     }

@@ -32,6 +32,7 @@ import type {
   Metrics,
   NamedRecommendation,
   Policy,
+  ScaleEvent,
   Source,
   Target,
 } from '../core/types.js'
@@ -73,6 +74,8 @@ export interface GroupParts {
   clock: Clock
   logger: Logger
   telemetry?: Telemetry
+  /** Told about every operation (started, progress, applied, failed, unchanged) and shadow decision; never awaited. */
+  events?: (event: ScaleEvent) => void
 }
 
 /** Refused because the group is busy or cooling down; the API answers 409. */
@@ -313,6 +316,7 @@ export class GroupRunner {
     }
     const record = this.record(decision, trigger, 'pending', now, forced)
     this.log.info({ group: this.name, trigger }, decision.reason)
+    this.emit(record, 'started')
     const drainTimeout = settings.drainTimeout
     const done = (async (): Promise<DecisionRecord> => {
       try {
@@ -323,7 +327,10 @@ export class GroupRunner {
             drain: router
               ? async (instance) => void (await router.drain(instance.id, drainTimeout))
               : undefined,
-            progress: (message) => this.log.info({ group: this.name }, message),
+            progress: (message) => {
+              this.log.info({ group: this.name }, message)
+              this.emit(record, 'progress', { message })
+            },
           },
           this.abort.signal,
         )
@@ -337,6 +344,7 @@ export class GroupRunner {
           durationMs / 1000,
         )
         this.log.info({ group: this.name, durationMs }, `now at ${decision.to} (took ${durationMs}ms)`)
+        this.emit(record, 'applied', { durationMs })
         return this.finish(record, 'applied', { durationMs })
       } catch (err) {
         const durationMs = clock.now() - now
@@ -349,6 +357,7 @@ export class GroupRunner {
             durationMs,
             reason: `${decision.reason} (no change: ${err.message})`,
           })
+          this.emit(record, 'unchanged', { durationMs, message: err.message })
           return this.finish(record, 'held', { durationMs })
         }
         const error = errorMessage(err)
@@ -359,6 +368,7 @@ export class GroupRunner {
           { group: this.name, err },
           `scaling ${decision.from} → ${decision.to} failed: ${error}`,
         )
+        this.emit(record, 'failed', { durationMs, message: error })
         return this.finish(record, 'failed', { error, durationMs })
       } finally {
         // Refresh at once so the API shows the new size without waiting for the next tick.
@@ -379,6 +389,29 @@ export class GroupRunner {
       if (this.operation === operation) this.operation = undefined
     })
     return { record, done }
+  }
+
+  /** Tells the group's notifiers; a throwing listener never reaches the loop. */
+  private emit(record: DecisionRecord, kind: ScaleEvent['kind'], extra: Partial<ScaleEvent> = {}): void {
+    const { events, target, clock } = this.parts
+    if (!events) return
+    try {
+      events({
+        kind,
+        group: this.name,
+        decision: record.id,
+        trigger: record.trigger,
+        from: record.from,
+        to: record.to,
+        direction: record.to >= record.from ? 'up' : 'down',
+        reason: record.reason,
+        at: clock.now(),
+        target: target.kind,
+        ...extra,
+      })
+    } catch (err) {
+      this.log.warn({ group: this.name, err }, 'event listener failed')
+    }
   }
 
   private finish(
@@ -432,7 +465,9 @@ export class GroupRunner {
     const last = this.lastShadow
     if (trigger !== 'auto' || !last || last.to !== decision.to || now - last.at >= HELD_RECORD_INTERVAL) {
       this.lastShadow = { to: decision.to, at: now }
-      return this.record(decision, trigger, 'shadow', now)
+      const record = this.record(decision, trigger, 'shadow', now)
+      this.emit(record, 'shadow')
+      return record
     }
     return this.unstored(decision, trigger, 'shadow', now)
   }

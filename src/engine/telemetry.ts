@@ -11,6 +11,7 @@ export class Telemetry {
   readonly scaleDuration: Histogram<'group' | 'direction' | 'result'>
   readonly evaluationDuration: Histogram<'group'>
   readonly evaluationErrors: Counter<'group' | 'stage'>
+  readonly notifications: Counter<'group' | 'notifier' | 'result'>
 
   constructor(groups: () => GroupView[]) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tide_' })
@@ -39,6 +40,12 @@ export class Telemetry {
       name: 'tide_evaluation_errors_total',
       help: 'Evaluations that could not observe or decide, by stage (target, source, policy).',
       labelNames: ['group', 'stage'],
+      registers,
+    })
+    this.notifications = new Counter({
+      name: 'tide_notifications_total',
+      help: 'Events handed to notifiers, by result (ok, failed, dropped when a notifier fell 100 events behind).',
+      labelNames: ['group', 'notifier', 'result'],
       registers,
     })
     new Gauge({
