@@ -53,8 +53,12 @@ class Lane {
     for (let event = this.queue.shift(); event; event = this.queue.shift()) {
       if (this.signal.aborted) return
       const { notifier, timeout } = this.entry
+      // A timer of our own rather than AbortSignal.timeout: that one does not keep the process
+      // alive, so a one-shot command could exit with a delivery neither done nor timed out.
+      const deadline = new AbortController()
+      const timer = setTimeout(() => deadline.abort(new Error(`no answer within ${timeout}ms`)), timeout)
       try {
-        await notifier.notify(event, AbortSignal.any([this.signal, AbortSignal.timeout(timeout)]))
+        await notifier.notify(event, AbortSignal.any([this.signal, deadline.signal]))
         this.counters.delivered?.(notifier.kind, 'ok')
       } catch (err) {
         this.counters.delivered?.(notifier.kind, 'failed')
@@ -62,6 +66,8 @@ class Lane {
           { notifier: notifier.kind, group: event.group, event: event.kind, err: errorMessage(err) },
           `notifier ${notifier.kind} failed: ${errorMessage(err)}`,
         )
+      } finally {
+        clearTimeout(timer)
       }
     }
   }
