@@ -11,7 +11,7 @@ import type { z } from 'zod'
 import { ConfigError, type ConfigProblem } from '../core/errors.js'
 import { isLoopback, splitHostPort } from '../core/schema.js'
 import { policyMetrics, policyName, policySchema } from '../policies/index.js'
-import { type SourceConfig, sourceMetrics, sourceSchema } from '../sources/index.js'
+import { SOURCES_AT_ZERO, type SourceConfig, sourceMetrics, sourceSchema } from '../sources/index.js'
 import { type Config, configSchema, type GroupConfig } from './schema.js'
 
 export interface LoadedConfig {
@@ -231,12 +231,20 @@ function crossCheck(raw: unknown): ConfigProblem[] {
       problems.push({ path: `${at}.min`, message: `must be <= max (${max})`, value: min })
     }
     if (min === 0 && value.route === undefined) {
-      problems.push({
-        path: `${at}.min`,
-        message:
-          'is 0 but nothing can wake the group from zero: add a route (Tide holds the first request and wakes it)',
-        value: 0,
-      })
+      // Something must see demand while there is no instance to ask: the router (it holds the
+      // request and wakes the group at once), or a source that reads an outside system.
+      const sources = parsedSources(value)
+      if (sources !== undefined && !sources.some((s) => SOURCES_AT_ZERO.has(s.kind))) {
+        const kinds = sources.length > 0 ? sources.map((s) => s.kind).join(', ') : 'none'
+        problems.push({
+          path: `${at}.min`,
+          message:
+            `is 0 but nothing can wake group ${name} from zero: add a route (Tide's router holds the first request ` +
+            `and wakes the group), or a source that reports demand while the group has no instance ` +
+            `(its sources: ${kinds}; they read the instances, and at zero there are none)`,
+          value: 0,
+        })
+      }
     }
     // Port 0 (any free port, used by tests) never collides.
     const routePort = route === undefined ? undefined : trySplit(route)?.port
@@ -280,6 +288,12 @@ function crossCheck(raw: unknown): ConfigProblem[] {
     policies.forEach((raw, i) => {
       const parsed = policySchema.safeParse(raw)
       if (!parsed.success) return
+      if (parsed.data.kind === 'idle' && min !== 0) {
+        problems.push({
+          path: `${at}.policies[${i}]`,
+          message: `policy ${policyName(parsed.data, i)} takes the group to zero, but ${at}.min is ${min}: set min: 0, or remove the policy`,
+        })
+      }
       for (const metric of policyMetrics(parsed.data)) {
         if (!provided.has(metric)) {
           const offer = provided.size > 0 ? [...provided].sort().join(', ') : 'none: add a source'

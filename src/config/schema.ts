@@ -4,6 +4,7 @@
  * docs/config.md are generated from these declarations, and unknown keys are errors.
  */
 import { z } from 'zod'
+import { receiverSchema } from '../alertmanager/config.js'
 import { duration, listenAddress } from '../core/schema.js'
 import { notifierSchema } from '../notify/index.js'
 import { policySchema } from '../policies/index.js'
@@ -120,6 +121,11 @@ export const configSchema = z
       .strict()
       .prefault({})
       .describe('Logging.'),
+    receiver: receiverSchema
+      .optional()
+      .describe(
+        "Alertmanager webhook receiver and Docker Scaler's routes (`/v1/alerts`, `/v1/scale-service`, `/v1/scale-nodes`, `/v1/reschedule-services`, `/v1/ping`) on the API: scale Swarm services and node groups from alerts. See docs/receiver.md.",
+      ),
     groups: z
       .record(
         z.string().regex(GROUP_NAME, 'group names are lowercase letters, digits, "-" and "_" (at most 63)'),

@@ -146,6 +146,13 @@ export interface PolicyInput {
   metrics: Metrics
   /** Age in ms beyond which a reading is stale and counts as missing. */
   staleAfter: number
+  /**
+   * The group's own recorded history of a metric's group-level value (its total, group value or
+   * mean, as the store keeps it), oldest first, from `since` to `until` (default: now), both in
+   * epoch ms. Absent where no history is kept; how far back it reaches depends on `store.history`.
+   * Policies that forecast (`predictive`) read it; it must not be written to.
+   */
+  history?: (metric: string, since: number, until?: number) => Array<{ at: number; value: number }>
 }
 
 /**

@@ -4,6 +4,7 @@
  * a grace period), routers, targets (local processes stop with Tide), store.
  */
 import { dirname, isAbsolute, resolve } from 'node:path'
+import { apiRoutes, createReceiver, type Receiver, type ReceiverHandle } from '../alertmanager/index.js'
 import { createApiServer } from '../api/index.js'
 import { effectiveSources, type GroupConfig, type LoadedConfig, loadConfigFile } from '../config/index.js'
 import { systemClock } from '../core/clock.js'
@@ -36,6 +37,8 @@ export interface Daemon {
   /** Each routed group's actual listen address (port 0 resolved). */
   routes: Record<string, string>
   logger: Logger
+  /** The Alertmanager receiver, when the config has a `receiver` section. */
+  receiver?: Receiver
   /** Stops loops, routers, API; stops local processes it started. */
   close(): Promise<void>
 }
@@ -83,7 +86,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const runners: GroupRunner[] = []
   const targets: Array<{ close?: (o?: { stopInstances?: boolean }) => Promise<void> }> = []
   const dispatchers: Dispatcher[] = []
+  let receiver: ReceiverHandle | undefined
   const cleanup = async () => {
+    await receiver?.close()
     await Promise.allSettled(dispatchers.map((d) => d.close()))
     await Promise.allSettled(routers.map((r) => r.close()))
     await Promise.allSettled(targets.map((t) => t.close?.({ stopInstances: true })))
@@ -105,6 +110,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         logger,
         clock: systemClock,
         dataDir,
+        configDir: dir,
       })
       targets.push(target)
       const sources = effectiveSources(group).map((s) =>
@@ -139,10 +145,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
     const engine = new Engine(runners, telemetry)
     await engine.start()
+    receiver = config.receiver ? createReceiver(config.receiver, { logger, dir }) : undefined
     const api = createApiServer(engine, {
       listen: options.listen ?? config.api.listen,
       token: config.api.token ?? process.env.TIDE_TOKEN,
       logger,
+      routes: receiver ? apiRoutes(receiver.receiver) : undefined,
     })
     const apiUrl = await api.start()
     const pruner = setInterval(() => store.pruneMetrics(Date.now() - config.store.history), 60_000)
@@ -156,6 +164,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     let closing: Promise<void> | undefined
     return {
       controller: engine,
+      receiver: receiver?.receiver,
       apiUrl,
       routes,
       logger,

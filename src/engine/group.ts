@@ -108,6 +108,8 @@ export class GroupRunner {
   private readonly abort = new AbortController()
   private unwatch?: () => void
   private message?: string
+  /** A request asked for a wake while another operation ran; the wake happens when it ends. */
+  private wakeAfterOperation = false
 
   constructor(parts: GroupParts) {
     this.parts = parts
@@ -127,9 +129,23 @@ export class GroupRunner {
     this.state = store.loadState(this.name) ?? { history: [] }
     await target.start?.(this.abort.signal)
     if (target.watch) this.unwatch = target.watch((status) => this.onStatus(status))
-    this.onStatus(await target.status(this.abort.signal))
+    try {
+      this.onStatus(await target.status(this.abort.signal))
+    } catch (err) {
+      // One group's broken target (a plugin that throws) must not keep the others from starting:
+      // the loop reads it again at every tick and the group's message says what is wrong.
+      this.parts.telemetry?.evaluationErrors.inc({ group: this.name, stage: 'target' })
+      this.message = `cannot read the target: ${errorMessage(err)}`
+      this.log.warn({ group: this.name, err }, 'target status failed at start')
+    }
     this.recover(clock.now())
     router?.onDemand(() => this.onDemand())
+    const telemetry = this.parts.telemetry
+    if (telemetry) {
+      router?.onWait?.((ms, served) =>
+        telemetry.coldStartWait.observe({ group: this.name, result: served ? 'served' : 'failed' }, ms / 1000),
+      )
+    }
     if (options.loop !== false) this.schedule(0)
   }
 
@@ -179,13 +195,50 @@ export class GroupRunner {
     }
   }
 
-  /** A request reached the router while no instance was ready: wake the group now, not at the next tick. */
+  /**
+   * A request reached the router while no instance was ready: wake the group now, not at the
+   * next tick, and whatever the cooldown says (a held request is a user waiting). The router
+   * signals once per episode, so a burst makes one wake. While another operation runs (a
+   * scale-down to zero draining its last instance), the wake waits for it to end and then
+   * happens if the group is still at zero: a request that arrived during the drain is held by
+   * the router and served by the next instance, never dropped.
+   */
   private onDemand(): void {
-    if (this.stopped || this.parts.settings.shadow || this.operation) return
+    if (this.stopped || this.parts.settings.shadow) return
+    if (this.operation) {
+      this.wakeAfterOperation = true
+      return
+    }
     if (this.status.desired > 0) return // instances are on their way; the request waits for them
     const to = Math.max(1, this.parts.settings.min)
     const reason = `scale up 0 → ${to}: a request arrived while the group was at zero`
     this.apply(makeDecision(0, to, reason), 'auto', this.parts.clock.now())
+  }
+
+  /** The operation that held back a wake has ended: read the target afresh and wake if still at zero. */
+  private async wakeDeferred(): Promise<void> {
+    this.wakeAfterOperation = false
+    try {
+      this.onStatus(await this.parts.target.status(this.abort.signal))
+    } catch (err) {
+      this.log.warn({ group: this.name, err }, 'target status failed before a wake')
+    }
+    this.onDemand()
+  }
+
+  /**
+   * A wake (0 → n) failed: the requests held for it get a 503 with Retry-After now rather than at
+   * their deadline, and the router forgets the episode so the next request wakes again. Nothing
+   * is cached (seed 004 handed one failure to every request for 60 s).
+   */
+  private wakeFailed(record: DecisionRecord): void {
+    const router = this.parts.router
+    if (!router?.wakeFailed || record.outcome !== 'failed') return
+    const answered = router.wakeFailed(record.error ?? 'the target failed to start an instance')
+    this.log.warn(
+      { group: this.name, answered },
+      `wake failed: ${answered} held request(s) answered 503; the next request tries again`,
+    )
   }
 
   private schedule(delay: number): void {
@@ -273,6 +326,12 @@ export class GroupRunner {
       max: settings.max,
       metrics: this.metrics,
       staleAfter: settings.staleAfter,
+      // The group's recorded metrics (observe() stores each evaluation's, `desired` included),
+      // for policies with windows (idle) and forecasts.
+      history: (metric: string, since: number, until?: number) => {
+        const points = this.parts.store.metricHistory(this.name, metric, since)
+        return until === undefined ? points : points.filter((p) => p.at <= until)
+      },
     }
     const recommendations: NamedRecommendation[] = policies.map(({ name, decide }) => {
       try {
@@ -385,8 +444,10 @@ export class GroupRunner {
       done,
     }
     this.operation = operation
-    done.then(() => {
+    done.then((finished) => {
       if (this.operation === operation) this.operation = undefined
+      if (decision.from === 0 && decision.to > 0) this.wakeFailed(finished)
+      if (this.wakeAfterOperation && !this.operation && !this.stopped) void this.wakeDeferred()
     })
     return { record, done }
   }

@@ -12,6 +12,7 @@ export class Telemetry {
   readonly evaluationDuration: Histogram<'group'>
   readonly evaluationErrors: Counter<'group' | 'stage'>
   readonly notifications: Counter<'group' | 'notifier' | 'result'>
+  readonly coldStartWait: Histogram<'group' | 'result'>
 
   constructor(groups: () => GroupView[]) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tide_' })
@@ -46,6 +47,15 @@ export class Telemetry {
       name: 'tide_notifications_total',
       help: 'Events handed to notifiers, by result (ok, failed, dropped when a notifier fell 100 events behind).',
       labelNames: ['group', 'notifier', 'result'],
+      registers,
+    })
+    this.coldStartWait = new Histogram({
+      name: 'tide_router_cold_start_wait_seconds',
+      help:
+        "How long requests waited in a group's router for an instance to become ready (a cold start), " +
+        'by result: served (then sent to the instance) or failed (503: timeout, failed wake, shutdown).',
+      labelNames: ['group', 'result'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       registers,
     })
     new Gauge({

@@ -5,9 +5,17 @@
 import { z } from 'zod'
 import type { Notifier } from '../core/types.js'
 import type { Logger } from '../engine/log.js'
+import { alertmanagerNotifierSchema, createAlertmanagerNotifier } from './alertmanager.js'
+import { createExecNotifier, execNotifierSchema } from './exec.js'
+import { createSlackNotifier, slackNotifierSchema } from './slack.js'
 import { createWebhookNotifier, webhookNotifierSchema } from './webhook.js'
 
-export const notifierSchema = z.discriminatedUnion('kind', [webhookNotifierSchema])
+export const notifierSchema = z.discriminatedUnion('kind', [
+  alertmanagerNotifierSchema,
+  execNotifierSchema,
+  slackNotifierSchema,
+  webhookNotifierSchema,
+])
 
 export type NotifierConfig = z.output<typeof notifierSchema>
 
@@ -17,8 +25,14 @@ export interface NotifierDeps {
   dir: string
 }
 
-export function createNotifier(config: NotifierConfig, _deps: NotifierDeps): Notifier {
+export function createNotifier(config: NotifierConfig, deps: NotifierDeps): Notifier {
   switch (config.kind) {
+    case 'alertmanager':
+      return createAlertmanagerNotifier(config)
+    case 'exec':
+      return createExecNotifier(config, deps)
+    case 'slack':
+      return createSlackNotifier(config)
     case 'webhook':
       return createWebhookNotifier(config)
   }

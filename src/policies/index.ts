@@ -4,6 +4,8 @@
  */
 import { z } from 'zod'
 import type { Policy } from '../core/types.js'
+import { buildIdle, idleMetrics, idleSchema } from './idle.js'
+import { buildPredictive, predictiveMetrics, predictiveSchema } from './predictive.js'
 import { buildTarget, targetMetrics, targetSchema } from './target.js'
 import { buildThreshold, thresholdMetrics, thresholdSchema } from './threshold.js'
 
@@ -25,6 +27,8 @@ function kind<S extends z.ZodType>(
 
 // Alphabetical. The key must equal the schema's `kind` literal.
 const KINDS = {
+  idle: kind(idleSchema, buildIdle, idleMetrics),
+  predictive: kind(predictiveSchema, buildPredictive, predictiveMetrics),
   target: kind(targetSchema, buildTarget, targetMetrics),
   threshold: kind(thresholdSchema, buildThreshold, thresholdMetrics),
 }

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { type BackendState, FAIL_BACKOFF_MS } from './backend.js'
 import { CHUNKED_BAD, CHUNKED_MORE, ChunkedScanner } from './chunked.js'
-import { errorResponse, type RouterErrorCode } from './errors.js'
+import { coldStartLine, errorResponse, type RouterErrorCode } from './errors.js'
 import {
   BODY_CHUNKED,
   BODY_LENGTH,
@@ -62,6 +62,10 @@ export class ClientConn {
   qPrev: ClientConn | null = null
   qNext: ClientConn | null = null
   qDeadline = 0
+  /** performance.now() when the current request first waited for an instance; 0 if it has not. */
+  waitStart = 0
+  /** How long the current request waited for an instance, in ms, once it stopped waiting; -1 if it never did. */
+  waited = -1
 
   constructor(proxy: ProxyServer, accepted: Socket) {
     this.proxy = proxy
@@ -152,6 +156,8 @@ export class ClientConn {
       return
     }
     this.t0 = performance.now()
+    this.waitStart = 0
+    this.waited = -1
     this.retryable = true
     this.retried = false
     this.started = false
@@ -404,14 +410,18 @@ export class ClientConn {
    */
   fail(code: RouterErrorCode, message: string, backend: BackendState | null = null): void {
     const now = performance.now()
-    if (this.state === C_QUEUED) this.proxy.unqueue(this, now)
+    if (this.state === C_QUEUED) {
+      this.proxy.unqueue(this, now)
+      this.waited = now - this.waitStart
+      this.proxy.waitEnded(this.waited, false)
+    }
     this.proxy.finished(backend, now - this.t0, now, true)
     if (this.started) {
       this.closeNow(true)
       return
     }
     const close = this.closeAfter || !this.reqDone || this.proxy.closing
-    this.socket.write(errorResponse(code, message, close))
+    this.socket.write(errorResponse(code, message, close, coldStartLine(this.waited)))
     if (!close) {
       this.next()
       return
@@ -426,6 +436,8 @@ export class ClientConn {
   /** A head the router will not forward: answer and close (the rest of the stream is unframed). */
   reject(code: RouterErrorCode, message: string): void {
     this.t0 = performance.now()
+    this.waitStart = 0
+    this.waited = -1
     this.started = false
     this.closeAfter = true
     this.reqDone = true

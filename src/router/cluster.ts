@@ -16,8 +16,8 @@ import { fileURLToPath } from 'node:url'
 import { errorMessage } from '../core/errors.js'
 import { splitHostPort } from '../core/schema.js'
 import type { BackendSpec } from './backend.js'
-import { Demand, Generations, History } from './control.js'
-import { routerError } from './errors.js'
+import { Demand, Generations, History, Waits } from './control.js'
+import { routerError, wakeFailedMessage } from './errors.js'
 import { type FromWorker, type ToWorker, WORKER_ENV, type WorkerInit } from './ipc.js'
 import type { RouterLogger } from './proxy.js'
 import type { RouteConfig } from './schema.js'
@@ -93,6 +93,7 @@ export class ClusterRouter implements Router {
   address = ''
   private readonly logger: RouterLogger | undefined
   private readonly demand: Demand
+  private readonly waits: Waits
   private readonly gens = new Generations()
   private readonly slots = new Map<number, WorkerSlot>()
   private readonly since = Date.now()
@@ -116,6 +117,7 @@ export class ClusterRouter implements Router {
     this.workers = config.workers ?? 2
     this.logger = deps.logger
     this.demand = new Demand(group, deps.logger)
+    this.waits = new Waits(group, deps.logger)
     this.retired = emptyCounters(this.since)
   }
 
@@ -193,6 +195,10 @@ export class ClusterRouter implements Router {
         break
       case 'demand':
         this.demand.signal()
+        break
+      case 'waits':
+        for (const ms of message.served) this.waits.emit(ms, true)
+        for (const ms of message.failed) this.waits.emit(ms, false)
         break
       case 'drained': {
         const drain = this.drains.get(message.seq)
@@ -276,6 +282,17 @@ export class ClusterRouter implements Router {
 
   onDemand(listener: () => void): void {
     this.demand.add(listener)
+  }
+
+  onWait(listener: (waitedMs: number, served: boolean) => void): void {
+    this.waits.add(listener)
+  }
+
+  /** Each worker answers its own held requests; the count is not known here, so 0 is returned. */
+  wakeFailed(reason: string): number {
+    this.demand.reset()
+    this.broadcast({ t: 'wakeFailed', message: wakeFailedMessage(this.group, reason) })
+    return 0
   }
 
   async close(): Promise<void> {

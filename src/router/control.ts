@@ -63,6 +63,30 @@ export class Demand {
   }
 }
 
+/** Listeners of waits for an instance (the cold-start histogram); a throwing one is logged. */
+export class Waits {
+  private readonly listeners: Array<(waitedMs: number, served: boolean) => void> = []
+
+  constructor(
+    private readonly group: string,
+    private readonly logger?: RouterLogger,
+  ) {}
+
+  add(listener: (waitedMs: number, served: boolean) => void): void {
+    this.listeners.push(listener)
+  }
+
+  emit(waitedMs: number, served: boolean): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(waitedMs, served)
+      } catch (err) {
+        this.logger?.error({ group: this.group, err }, 'router: onWait listener threw')
+      }
+    }
+  }
+}
+
 /** Keeps a reading a second so `stats()` can answer for a trailing window. */
 export class History {
   readonly ring = new CounterHistory()

@@ -22,6 +22,8 @@ export const ROUTER_ERRORS = {
   E_ROUTER_QUEUE_FULL: 503,
   /** No instance became ready within `queue.timeout`. */
   E_ROUTER_QUEUE_TIMEOUT: 503,
+  /** The group could not be woken from zero (its target failed to start an instance); the next request tries again. */
+  E_ROUTER_WAKE_FAILED: 503,
   /** The router is shutting down. */
   E_ROUTER_CLOSED: 503,
   /** The router could not listen on its address (in use, not permitted) or a worker failed to start. */
@@ -48,8 +50,27 @@ const REASONS: Record<number, string> = {
   505: 'HTTP Version Not Supported',
 }
 
-/** A complete HTTP/1.1 response carrying the error, ready to write. */
-export function errorResponse(code: RouterErrorCode, message: string, close: boolean): string {
+/**
+ * The response header that tells a client its request waited for an instance to become ready
+ * (a cold start) and for how long, e.g. `Tide-Cold-Start: 412ms`. Absent when it did not wait.
+ */
+export const COLD_START_HEADER = 'Tide-Cold-Start'
+
+/** The header line for a request that waited `ms` milliseconds; '' when it did not wait (ms < 0). */
+export function coldStartLine(ms: number): string {
+  return ms < 0 ? '' : `${COLD_START_HEADER}: ${Math.round(ms)}ms\r\n`
+}
+
+/** The message held requests get when their group could not be woken. */
+export function wakeFailedMessage(group: string, reason: string): string {
+  // Clients see the first line only: a start failure's later lines are the app's own output.
+  let first = reason.split('\n', 1)[0]!.trim()
+  if (first.length > 200) first = `${first.slice(0, 197)}...`
+  return `group ${group} could not be woken from zero: ${first}; the next request tries again`
+}
+
+/** A complete HTTP/1.1 response carrying the error, ready to write; `extra` is more header lines. */
+export function errorResponse(code: RouterErrorCode, message: string, close: boolean, extra = ''): string {
   const status = ROUTER_ERRORS[code]
   const body = JSON.stringify({ code, message })
   return (
@@ -59,6 +80,7 @@ export function errorResponse(code: RouterErrorCode, message: string, close: boo
     'Cache-Control: no-store\r\n' +
     (status === 503 ? `Retry-After: ${RETRY_AFTER_SECONDS}\r\n` : '') +
     (close ? 'Connection: close\r\n' : '') +
+    extra +
     `\r\n${body}`
   )
 }

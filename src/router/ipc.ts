@@ -21,11 +21,14 @@ export type ToWorker =
   | { t: 'backends'; backends: BackendSpec[]; draining: string[] }
   | { t: 'drain'; id: string; seq: number; timeoutMs: number }
   | { t: 'close'; timeoutMs: number }
+  | { t: 'wakeFailed'; message: string }
 
 export type FromWorker =
   | { t: 'listening'; address: string }
   | { t: 'error'; message: string }
   | { t: 'counters'; counters: RouterCounters }
   | { t: 'demand' }
+  /** Requests that stopped waiting for a backend since the last such message, in ms. */
+  | { t: 'waits'; served: number[]; failed: number[] }
   | { t: 'drained'; seq: number; inFlight: number; timedOut: boolean }
   | { t: 'log'; level: 'info' | 'warn' | 'error'; obj: Record<string, unknown>; msg: string }

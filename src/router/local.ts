@@ -1,7 +1,7 @@
 /** `workers: 1`: the data path runs inside Tide's own process. */
 import { splitHostPort } from '../core/schema.js'
-import { Demand, Generations, History } from './control.js'
-import { routerError } from './errors.js'
+import { Demand, Generations, History, Waits } from './control.js'
+import { routerError, wakeFailedMessage } from './errors.js'
 import { ProxyServer } from './proxy.js'
 import type { RouteConfig } from './schema.js'
 import { CounterHistory, type RouterStats, statsFrom } from './stats.js'
@@ -17,6 +17,7 @@ export class LocalRouter implements Router {
   address = ''
   private readonly proxy: ProxyServer
   private readonly demand: Demand
+  private readonly waits: Waits
   private readonly gens = new Generations()
   private history: History | null = null
 
@@ -26,6 +27,7 @@ export class LocalRouter implements Router {
     deps: RouterDeps = {},
   ) {
     this.demand = new Demand(group, deps.logger)
+    this.waits = new Waits(group, deps.logger)
     this.proxy = new ProxyServer({
       group,
       p2c: config.balance === 'p2c',
@@ -35,6 +37,7 @@ export class LocalRouter implements Router {
       upstreamTimeoutMs: config.upstream_timeout,
       since: Date.now(),
       onDemand: () => this.demand.signal(),
+      onWait: (ms, served) => this.waits.emit(ms, served),
       logger: deps.logger,
     })
   }
@@ -70,6 +73,15 @@ export class LocalRouter implements Router {
 
   onDemand(listener: () => void): void {
     this.demand.add(listener)
+  }
+
+  onWait(listener: (waitedMs: number, served: boolean) => void): void {
+    this.waits.add(listener)
+  }
+
+  wakeFailed(reason: string): number {
+    this.demand.reset()
+    return this.proxy.failQueue('E_ROUTER_WAKE_FAILED', wakeFailedMessage(this.group, reason))
   }
 
   async close(): Promise<void> {

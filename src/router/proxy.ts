@@ -51,6 +51,11 @@ export interface ProxyOptions {
   since: number
   /** A request found no ready backend; called once per episode (until backends appear). */
   onDemand: () => void
+  /**
+   * A request stopped waiting for a backend after `ms`: `served` when it was sent to one, false
+   * when it was answered with an error (timeout, failed wake, shutdown). For the cold-start histogram.
+   */
+  onWait?: (ms: number, served: boolean) => void
   logger?: RouterLogger
 }
 
@@ -245,6 +250,7 @@ export class ProxyServer {
     this.lastQT = now
     this.queued++
     c.state = C_QUEUED
+    if (c.waitStart === 0) c.waitStart = now
     c.qDeadline = now + this.opts.queueTimeoutMs
     c.qPrev = this.qTail
     c.qNext = null
@@ -278,9 +284,38 @@ export class ProxyServer {
       const c = this.qHead
       const now = performance.now()
       this.unqueue(c, now)
+      c.waited = now - c.waitStart
+      this.waitEnded(c.waited, true)
       c.state = C_HEAD
       c.dispatch(null, now)
     }
+  }
+
+  /** Tells the listener how long a request waited; a throwing listener never reaches the data path. */
+  waitEnded(ms: number, served: boolean): void {
+    const listener = this.opts.onWait
+    if (listener === undefined) return
+    try {
+      listener(ms, served)
+    } catch (err) {
+      this.logger?.error({ group: this.opts.group, err }, 'router: onWait listener threw')
+    }
+  }
+
+  /**
+   * The wake the waiting requests were for failed: answer each one now (503 with Retry-After)
+   * rather than let them wait out `queue.timeout` for an instance that is not coming, and end the
+   * demand episode so the next request asks for a wake again (seed 004 cached a failure for 60 s
+   * and handed it to every new request; §4.7, bug 5).
+   */
+  failQueue(code: 'E_ROUTER_WAKE_FAILED', message: string): number {
+    let failed = 0
+    while (this.qHead !== null) {
+      this.qHead.fail(code, message)
+      failed++
+    }
+    this.demanded = false
+    return failed
   }
 
   private expire(): void {

@@ -30,6 +30,18 @@ export interface Router {
   stats(options?: { windowMs?: number }): RouterStats
   /** Called once per demand episode: a request arrived while no backend was ready. */
   onDemand(listener: () => void): void
+  /**
+   * Called each time a request stops waiting for a backend, with how long it waited in ms and
+   * whether it was then sent to one (`served`) or answered 503. Feeds the cold-start histogram.
+   * (Optional so that test doubles of the router need not have it.)
+   */
+  onWait?(listener: (waitedMs: number, served: boolean) => void): void
+  /**
+   * The wake the waiting requests were for failed: answers every one of them 503
+   * (`E_ROUTER_WAKE_FAILED`, with `Retry-After`) and ends the demand episode, so the next request
+   * signals `onDemand` again. Nothing is cached. Returns how many requests were answered.
+   */
+  wakeFailed?(reason: string): number
   /** Stops listening, answers queued requests 503, lets requests in flight finish (up to `drain_timeout`). */
   close(): Promise<void>
 }

@@ -27,6 +27,7 @@ import {
   UPSTREAM_IDLE_MAX_MS,
   UPSTREAM_IDLE_MS,
 } from './io.js'
+import { coldStartLine } from './errors.js'
 import type { ProxyServer } from './proxy.js'
 
 // Upstream connection states.
@@ -167,7 +168,8 @@ export class UpstreamConn {
       if (start < end) this.head(buf, start, end)
       return
     }
-    let extra = ''
+    // A request that waited for an instance says so, and for how long (Tide-Cold-Start).
+    let extra = coldStartLine(c.waited)
     let close = c.closeAfter || !c.req.keepAlive || this.proxy.closing
     this.mode = PASS
     if (res.body === BODY_CHUNKED) {

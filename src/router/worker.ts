@@ -25,6 +25,14 @@ const init = JSON.parse(process.env[WORKER_ENV] ?? 'null') as WorkerInit | null
 if (init === null)
   throw new Error(`${WORKER_ENV} is not set: this file is started by the router, not by hand`)
 
+const waits = { served: [] as number[], failed: [] as number[] }
+let waitsQueued = false
+function flushWaits(): void {
+  waitsQueued = false
+  if (waits.served.length === 0 && waits.failed.length === 0) return
+  send({ t: 'waits', served: waits.served.splice(0), failed: waits.failed.splice(0) })
+}
+
 const proxy = new ProxyServer({
   group: init.group,
   p2c: init.config.balance === 'p2c',
@@ -34,6 +42,14 @@ const proxy = new ProxyServer({
   upstreamTimeoutMs: init.config.upstream_timeout,
   since: init.since,
   onDemand: () => send({ t: 'demand' }),
+  onWait: (ms, served) => {
+    ;(served ? waits.served : waits.failed).push(ms)
+    // A burst released at once is one message, sent after the burst.
+    if (!waitsQueued) {
+      waitsQueued = true
+      setImmediate(flushWaits)
+    }
+  },
   logger,
 })
 
@@ -80,6 +96,10 @@ process.on('message', (message: ToWorker) => {
         report(true)
         send({ t: 'drained', seq: message.seq, ...result })
       })
+      break
+    case 'wakeFailed':
+      proxy.failQueue('E_ROUTER_WAKE_FAILED', message.message)
+      changed = true
       break
     case 'close':
       clearInterval(reporter)

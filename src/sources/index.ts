@@ -7,12 +7,16 @@ import { z } from 'zod'
 import type { Source } from '../core/types.js'
 import type { Logger } from '../engine/log.js'
 import type { Router } from '../router/index.js'
+import { createDigitalOceanSource, digitaloceanSourceSchema } from './digitalocean/index.js'
 import { createProcessSource, processSourceSchema } from './process/index.js'
+import { createPrometheusSource, prometheusSourceSchema } from './prometheus/index.js'
 import { createRouterSource, routerSourceSchema } from './router/index.js'
 import { createScrapeSource, scrapeSourceSchema } from './scrape/index.js'
 
 export const sourceSchema = z.discriminatedUnion('kind', [
+  digitaloceanSourceSchema,
   processSourceSchema,
+  prometheusSourceSchema,
   routerSourceSchema,
   scrapeSourceSchema,
 ])
@@ -22,11 +26,23 @@ export type SourceConfig = z.output<typeof sourceSchema>
 /** The metrics the router source reports. */
 export const ROUTER_METRICS = ['concurrency', 'request_rate', 'latency_p50', 'latency_p90', 'latency_p99']
 
+/**
+ * Source kinds whose readings do not come from the group's instances, so they can show demand
+ * while the group has none: a group with `min: 0` needs a route or one of these to be woken
+ * (config validation says so). A new kind that reads an outside system (a queue, Prometheus,
+ * Alertmanager) belongs here.
+ */
+export const SOURCES_AT_ZERO: ReadonlySet<string> = new Set(['prometheus', 'router'])
+
 /** Which metric names a source of this config provides. */
 export function sourceMetrics(config: SourceConfig): string[] {
   switch (config.kind) {
+    case 'digitalocean':
+      return [...config.metrics]
     case 'process':
       return ['cpu', 'memory']
+    case 'prometheus':
+      return Object.keys(config.metrics)
     case 'router':
       return ROUTER_METRICS
     case 'scrape':
@@ -42,8 +58,12 @@ export interface SourceDeps {
 
 export function createSource(config: SourceConfig, deps: SourceDeps): Source {
   switch (config.kind) {
+    case 'digitalocean':
+      return createDigitalOceanSource(config, { logger: deps.logger })
     case 'process':
       return createProcessSource(config, { logger: deps.logger })
+    case 'prometheus':
+      return createPrometheusSource(config, { logger: deps.logger })
     case 'router':
       return createRouterSource(config, { router: deps.router })
     case 'scrape':

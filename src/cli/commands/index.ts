@@ -5,7 +5,8 @@
  */
 import type { Command } from 'commander'
 import type { Context } from '../context.js'
+import { registerImport } from './import.js'
 
 export type RegisterCommand = (program: Command, ctx: Context, done: (code: number) => void) => void
 
-export const EXTRA_COMMANDS: RegisterCommand[] = []
+export const EXTRA_COMMANDS: RegisterCommand[] = [registerImport]

@@ -1,0 +1,65 @@
+/**
+ * The Alertmanager receiver and Docker Scaler's routes (docs/receiver.md): built from the
+ * config's `receiver` section, mounted on the daemon's API (`tide run`) or served alone
+ * (`tide docker-scaler`).
+ */
+import type { Logger } from '../engine/log.js'
+import { createNotifier, Dispatcher } from '../notify/index.js'
+import { AsgApi } from '../targets/aws-asg/index.js'
+import { SwarmApi } from '../targets/docker-swarm/client.js'
+import type { ReceiverConfig } from './config.js'
+import { Receiver } from './receiver.js'
+
+export { type ReceiverConfig, type ReceiverInput, receiverSchema } from './config.js'
+export { type Action, type Outcome, Receiver } from './receiver.js'
+export { apiRoutes, receiverRoutes } from './routes.js'
+export { createReceiverServer } from './server.js'
+
+export interface ReceiverHandle {
+  receiver: Receiver
+  dispatcher: Dispatcher
+  /** Stops waits in progress, gives queued notifications a moment, closes the clients. */
+  close(): Promise<void>
+}
+
+/** Builds the receiver with its Docker and AWS clients and its notifiers. */
+export function createReceiver(
+  config: ReceiverConfig,
+  deps: { logger: Logger; dir: string; counters?: ConstructorParameters<typeof Dispatcher>[2] },
+): ReceiverHandle {
+  const logger = deps.logger.child({ component: 'receiver' })
+  const swarm = new SwarmApi({ host: config.host, callTimeout: config.call_timeout, logger })
+  const asg = config.nodes
+    ? new AsgApi({
+        region: config.nodes.region,
+        endpoint: config.nodes.endpoint,
+        envFile: config.nodes.env_file,
+        callTimeout: config.call_timeout,
+        logger,
+      })
+    : undefined
+  const dispatcher = new Dispatcher(
+    config.notify.map((n) => ({
+      notifier: createNotifier(n, { logger, dir: deps.dir }),
+      on: n.on,
+      timeout: n.timeout,
+    })),
+    logger,
+    deps.counters,
+  )
+  const receiver = new Receiver(config, {
+    logger,
+    swarm,
+    asg,
+    events: dispatcher.size > 0 ? (e) => dispatcher.emit(e) : undefined,
+  })
+  return {
+    receiver,
+    dispatcher,
+    async close() {
+      await receiver.close()
+      await dispatcher.close()
+      asg?.close()
+    },
+  }
+}

@@ -1,0 +1,449 @@
+/**
+ * The receiver: what Docker Scaler's routes and Tide's Alertmanager webhook do, without HTTP
+ * (routes.ts translates). Every outcome is told to the notifiers as a ScaleEvent, as a group's
+ * operations are: `started` then `applied`, `failed` or `unchanged`; `progress` while nodes join.
+ *
+ *   request ─► resolve service/scale/by (query > alert > label > default) ─► plan within bounds
+ *      │                                                                          │
+ *      └─ resolved alert: nothing   same alert group inside the cooldown: nothing  ▼
+ *                                                        version-checked update of the service
+ *   node scale-up ─► ASG desired capacity ─► wait (in the background) for ≥ N ready nodes
+ *                                              ─► force-update every labelled service
+ *
+ * Events name the service (or `aws` for nodes, `reschedule`, `bad_request`) as the group, and
+ * Docker Scaler's alert names as the trigger: `scale_service`, `scale_nodes`, `reschedule_service`.
+ */
+import { errorMessage, NotFoundError, TideError } from '../core/errors.js'
+import type { ScaleEvent } from '../core/types.js'
+import type { Logger } from '../engine/log.js'
+import { type AsgApi, scaleNodes } from '../targets/aws-asg/index.js'
+import { replicasOf, type SwarmApi } from '../targets/docker-swarm/client.js'
+import { NodeWaiter, Rescheduler } from '../targets/docker-swarm/reschedule.js'
+import type { ReceiverConfig } from './config.js'
+import { episodeStart, param, paramSource, type Webhook } from './payload.js'
+import { type Direction, parseBy, parseDirection, plan, resolve, serviceMessage } from './step.js'
+
+export type Trigger = 'scale_service' | 'scale_nodes' | 'reschedule_service'
+
+export interface ReceiverDeps {
+  logger: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>
+  swarm: SwarmApi
+  /** Present when `nodes` is configured. */
+  asg?: AsgApi
+  /** Where events go (a Dispatcher's `emit`); never awaited. */
+  events?: (event: ScaleEvent) => void
+  now?: () => number
+}
+
+/** One answer: Docker Scaler's `{status, message}` plus the HTTP status. */
+export interface Outcome {
+  status: number
+  ok: boolean
+  message: string
+  /** The error's stable code, when not ok. */
+  code?: string
+}
+
+/** What to do, read from a request: the service (or node role), direction and explicit step. */
+export interface Action {
+  kind: 'service' | 'node'
+  /** The service to scale; for nodes, the optional alerting service whose labels give bounds. */
+  service?: string
+  /** Node role, for `kind: node`. */
+  role?: 'manager' | 'worker'
+  direction: Direction
+  by?: number
+  byFrom?: 'query' | 'alert'
+  /** Identifies the alert episode for the cooldown (groupKey + first startsAt), when from an alert. */
+  episode?: string
+}
+
+function describeAction(a: Action): string {
+  return a.kind === 'service'
+    ? `Scale service ${a.direction}: ${a.service}`
+    : `Scale nodes ${a.direction} on: aws, by: ${a.by ?? 'default'}, type: ${a.role}`
+}
+
+export class Receiver {
+  readonly rescheduler: Rescheduler
+  readonly waiter: NodeWaiter
+  private readonly cooldowns = new Map<string, number>()
+  private readonly abort = new AbortController()
+  private readonly background = new Set<Promise<void>>()
+  private readonly now: () => number
+
+  constructor(
+    readonly config: ReceiverConfig,
+    private readonly deps: ReceiverDeps,
+  ) {
+    this.now = deps.now ?? Date.now
+    this.rescheduler = new Rescheduler(deps.swarm, config.reschedule.label)
+    this.waiter = new NodeWaiter(deps.swarm, this.now)
+  }
+
+  get nodesEnabled(): boolean {
+    return this.config.nodes !== undefined && this.deps.asg !== undefined
+  }
+
+  // ─── Reading requests ─────────────────────────────────────────────────────
+
+  /** `/v1/scale-service`: query parameters over the payload's labels. Throws the seed's 400s. */
+  serviceAction(query: URLSearchParams, payload: Webhook): Action {
+    const service = param(query, payload, 'service')
+    if (!service) throw new TideError('E_BAD_REQUEST', 'No service name in request', { status: 400 })
+    const direction = parseDirection(param(query, payload, 'scale'))
+    return { kind: 'service', service, direction, ...this.by(query, payload), episode: episode(payload) }
+  }
+
+  /** `/v1/scale-nodes`: `scale`, `type` (worker|manager), `by`, optional `service`. */
+  nodeAction(query: URLSearchParams, payload: Webhook): Action {
+    const scale = param(query, payload, 'scale')
+    if (!scale) throw new TideError('E_BAD_REQUEST', 'No scale direction', { status: 400 })
+    const direction = parseDirection(scale)
+    const role = param(query, payload, 'type') ?? ''
+    if (role !== 'worker' && role !== 'manager') {
+      throw new TideError(
+        'E_BAD_REQUEST',
+        `Incorrect node type: ${role}, type can only be worker or manager`,
+        { status: 400 },
+      )
+    }
+    return {
+      kind: 'node',
+      role,
+      direction,
+      service: param(query, payload, 'service'),
+      ...this.by(query, payload),
+      episode: episode(payload),
+    }
+  }
+
+  /**
+   * `/v1/alerts`: one action per distinct (kind, service or role, direction) among the firing
+   * alerts. An alert's labels are the group's plus its own; query parameters override them.
+   * `type` is `service` (the default), `node` (role from `role`, default worker), or the role itself.
+   */
+  alertActions(query: URLSearchParams, payload: Webhook): { actions: Action[]; skipped: string[] } {
+    const firing = payload.alerts.filter((a) => a.status !== 'resolved')
+    const sets =
+      payload.alerts.length === 0
+        ? [{ ...payload.commonLabels, ...payload.groupLabels }]
+        : firing.map((a) => ({ ...payload.commonLabels, ...payload.groupLabels, ...a.labels }))
+    const actions = new Map<string, Action>()
+    const skipped: string[] = []
+    for (const labels of sets) {
+      const get = (k: string) => query.get(k) || labels[k] || undefined
+      const name = labels.alertname ?? 'alert'
+      const scale = get('scale')
+      if (!scale) {
+        skipped.push(`${name} has no scale label`)
+        continue
+      }
+      const direction = parseDirection(scale)
+      const type = get('type') ?? 'service'
+      const byText = get('by')
+      const by = parseBy(byText, query.get('by') ? 'query parameter by' : `label by of ${name}`)
+      const byFrom = by === undefined ? undefined : query.get('by') ? ('query' as const) : ('alert' as const)
+      let action: Action
+      if (type === 'service') {
+        const service = get('service')
+        if (!service) {
+          skipped.push(`${name} has no service label`)
+          continue
+        }
+        action = { kind: 'service', service, direction, by, byFrom }
+      } else if (type === 'node' || type === 'worker' || type === 'manager') {
+        const role = type === 'node' ? (get('role') ?? 'worker') : type
+        if (role !== 'worker' && role !== 'manager') {
+          throw new TideError('E_BAD_REQUEST', `Incorrect node type: ${role}, type can only be worker or manager`, {
+            status: 400,
+          })
+        }
+        action = { kind: 'node', role, direction, by, byFrom, service: get('service') }
+      } else {
+        skipped.push(`${name} has type ${JSON.stringify(type)}, not service, node, worker or manager`)
+        continue
+      }
+      action.episode = episode(payload)
+      const key = `${action.kind}|${action.service ?? ''}|${action.role ?? ''}|${direction}`
+      if (!actions.has(key)) actions.set(key, action)
+    }
+    return { actions: [...actions.values()], skipped }
+  }
+
+  private by(query: URLSearchParams, payload: Webhook): Pick<Action, 'by' | 'byFrom'> {
+    const from = paramSource(query, payload, 'by')
+    const by = parseBy(param(query, payload, 'by'), from === 'query' ? 'query parameter by' : 'groupLabels.by')
+    return by === undefined ? {} : { by, byFrom: from }
+  }
+
+  // ─── Doing ────────────────────────────────────────────────────────────────
+
+  /** Runs an action unless its alert episode already acted within the cooldown. */
+  async run(action: Action, signal: AbortSignal): Promise<Outcome> {
+    const key = action.episode
+      ? `${action.episode}|${action.kind}|${action.service ?? ''}|${action.role ?? ''}|${action.direction}`
+      : undefined
+    const now = this.now()
+    for (const [k, until] of this.cooldowns) if (until <= now) this.cooldowns.delete(k)
+    if (key && this.cooldowns.has(key)) {
+      const left = Math.ceil((this.cooldowns.get(key)! - now) / 1000)
+      const message = `${describeAction(action)}: this alert group already scaled it; ignored for another ${left}s (cooldown)`
+      this.deps.logger.info({ action }, message)
+      return { status: 200, ok: true, message }
+    }
+    const outcome = action.kind === 'service' ? await this.scaleService(action, signal) : await this.scaleNodes(action, signal)
+    if (key && outcome.ok) this.cooldowns.set(key, now + this.config.cooldown)
+    return outcome
+  }
+
+  /** Scales a service (seeds.md §3.3). Failures become an Outcome with the error's status, and an event. */
+  async scaleService(action: Action, signal: AbortSignal): Promise<Outcome> {
+    const name = action.service!
+    const request = describeAction(action)
+    const started = this.now()
+    const settings = this.config.services
+    let from = 0
+    let to = 0
+    try {
+      let atBound: 'min' | 'max' | undefined
+      let bounds = { min: settings.min, max: settings.max }
+      await this.deps.swarm.update(
+        name,
+        (service) => {
+          from = replicasOf(service)
+          const r = resolve({
+            direction: action.direction,
+            query: action.byFrom === 'query' ? action.by : undefined,
+            alert: action.byFrom === 'alert' ? action.by : undefined,
+            service: name,
+            labels: service.Spec?.Labels ?? {},
+            keys: settings.labels,
+            defaults: settings,
+          })
+          bounds = r
+          ;({ to, atBound } = plan(from, action.direction, r.by, r.min, r.max))
+          if (to === from) return undefined
+          return { ...service.Spec!, Mode: { Replicated: { Replicas: to } } }
+        },
+        signal,
+      )
+      const message = serviceMessage(name, from, to, bounds, atBound)
+      const base = { group: name, trigger: 'scale_service' as const, from, to, direction: action.direction, reason: request }
+      if (atBound) {
+        const notify = atBound === 'max' ? settings.notify_at_max : settings.notify_at_min
+        if (notify) this.emit({ ...base, kind: 'unchanged', message, target: 'docker-swarm' })
+      } else {
+        this.emit({ ...base, kind: 'started', message, target: 'docker-swarm' })
+        this.emit({ ...base, kind: 'applied', message, durationMs: this.now() - started, target: 'docker-swarm' })
+      }
+      this.deps.logger.info({ service: name, from, to }, message)
+      return { status: 200, ok: true, message }
+    } catch (err) {
+      return this.failed(err, {
+        group: name,
+        trigger: 'scale_service',
+        from,
+        to,
+        direction: action.direction,
+        reason: request,
+        target: 'docker-swarm',
+        durationMs: this.now() - started,
+      })
+    }
+  }
+
+  /** Scales a node role's Auto Scaling group (seeds.md §3.4), then waits for the nodes in the background. */
+  async scaleNodes(action: Action, signal: AbortSignal): Promise<Outcome> {
+    const nodes = this.config.nodes
+    const role = action.role!
+    const request = describeAction(action)
+    const started = this.now()
+    const base = { group: 'aws', trigger: 'scale_nodes' as const, direction: action.direction, reason: request, target: 'aws-asg' }
+    if (!nodes || !this.deps.asg) throw new NotFoundError('route', '/v1/scale-nodes (no node backend is configured)')
+    const settings = nodes[role]
+    if (!settings) {
+      return this.failed(
+        new TideError('E_BAD_REQUEST', `${role} nodes are not configured (receiver.nodes.${role}.asg)`, { status: 400 }),
+        { ...base, from: 0, to: 0, durationMs: 0 },
+      )
+    }
+    let from = 0
+    let to = 0
+    try {
+      let labels: Record<string, string> = {}
+      if (action.service) {
+        try {
+          labels = (await this.deps.swarm.inspect(action.service, signal)).Spec?.Labels ?? {}
+        } catch (err) {
+          throw new TideError('E_TARGET', `node scaling failed: ${errorMessage(err)}`, {
+            status: err instanceof TideError ? err.status : 502,
+            cause: err,
+          })
+        }
+      }
+      const r = resolve({
+        direction: action.direction,
+        query: action.byFrom === 'query' ? action.by : undefined,
+        alert: action.byFrom === 'alert' ? action.by : undefined,
+        service: action.service ?? `${role} nodes`,
+        labels,
+        keys: settings.labels,
+        defaults: settings,
+      })
+      const result = await scaleNodes(
+        this.deps.asg,
+        { asg: settings.asg, type: role, direction: action.direction, by: r.by, min: Math.min(r.min, r.max), max: r.max, setBounds: nodes.set_bounds },
+        signal,
+      )
+      ;({ from, to } = result)
+      if (!result.changed) {
+        const notify = action.direction === 'up' ? settings.notify_at_max : settings.notify_at_min
+        if (notify) this.emit({ ...base, kind: 'unchanged', from, to, message: result.message })
+      } else {
+        this.emit({ ...base, kind: 'started', from, to, message: result.message })
+        this.emit({ ...base, kind: 'applied', from, to, message: result.message, durationMs: this.now() - started })
+      }
+      this.deps.logger.info({ role, from, to }, result.message)
+      // As the original: wait when nodes were added, or restart a wait already running with the new count.
+      if (to > from || this.waiter.waiting) this.waitAndReschedule(role, from, to)
+      return { status: 200, ok: true, message: result.message }
+    } catch (err) {
+      return this.failed(err, { ...base, from, to, durationMs: this.now() - started })
+    }
+  }
+
+  /** `/v1/reschedule-services`. */
+  async rescheduleAll(signal: AbortSignal): Promise<Outcome> {
+    const base = this.rescheduleEvent('Rescheduling all labeled services')
+    try {
+      const result = await this.rescheduler.all(signal)
+      if (result.failed.length > 0) {
+        return this.failed(new TideError('E_TARGET', result.message, { status: 502 }), base)
+      }
+      this.emit({ ...base, kind: 'applied', message: result.message })
+      return { status: 200, ok: true, message: result.message }
+    } catch (err) {
+      return this.failed(err, base)
+    }
+  }
+
+  /** `/v1/reschedule-service?service=`. */
+  async rescheduleOne(service: string, signal: AbortSignal): Promise<Outcome> {
+    const base = this.rescheduleEvent(`Rescheduling service: ${service}`)
+    try {
+      const message = await this.rescheduler.one(service, signal)
+      this.emit({ ...base, kind: 'applied', message })
+      return { status: 200, ok: true, message }
+    } catch (err) {
+      return this.failed(err, base)
+    }
+  }
+
+  /** A request that could not be read: the seed's `bad_request` alert, and the error's answer. */
+  badRequest(err: unknown, trigger: Trigger = 'scale_service'): Outcome {
+    return this.failed(err, {
+      group: 'bad_request',
+      trigger,
+      from: 0,
+      to: 0,
+      direction: 'up',
+      reason: 'Incorrect request',
+      target: 'docker-swarm',
+    })
+  }
+
+  /** Stops a node wait in progress and waits for background work to settle. */
+  async close(): Promise<void> {
+    this.abort.abort(new Error('the receiver is closing'))
+    this.waiter.cancel()
+    await Promise.allSettled([...this.background])
+  }
+
+  /** Resolves when background waits (node joins, rescheduling) are done (tests). */
+  async idle(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background])
+  }
+
+  // ─── Internals ────────────────────────────────────────────────────────────
+
+  private waitAndReschedule(role: 'manager' | 'worker', from: number, to: number): void {
+    const { interval, timeout } = this.config.reschedule
+    const base = { ...this.rescheduleEvent(`Wait to reschedule`), from, to }
+    this.emit({ ...base, kind: 'progress', message: `Waiting for ${role} nodes to scale from ${from} to ${to} for rescheduling` })
+    const started = this.now()
+    const work = (async () => {
+      try {
+        const result = await this.waiter.wait(
+          {
+            role,
+            atLeast: to,
+            interval,
+            timeout,
+            onTick: (ready, waited) =>
+              this.emit({
+                ...base,
+                kind: 'progress',
+                reason: 'Waiting for nodes to scale',
+                message: `Waited ${Math.round(waited / 1000)} seconds for a total of ${to} ${role} nodes to come online (${ready} ready)`,
+              }),
+          },
+          this.abort.signal,
+        )
+        if (result.outcome === 'cancelled') {
+          this.emit({ ...base, kind: 'unchanged', message: 'Rescheduling is canceled by another rescheduler' })
+          return
+        }
+        const all = await this.rescheduler.all(this.abort.signal)
+        const message = `${result.ready} ${role} nodes are up, ${all.message}`
+        if (all.failed.length > 0) {
+          this.emit({ ...base, kind: 'failed', message, durationMs: this.now() - started })
+        } else {
+          this.emit({ ...base, kind: 'applied', message, durationMs: this.now() - started })
+        }
+        this.deps.logger.info({ role, ready: result.ready }, message)
+      } catch (err) {
+        if (this.abort.signal.aborted) return
+        this.deps.logger.warn({ role, err: errorMessage(err) }, `waiting for ${role} nodes failed: ${errorMessage(err)}`)
+        this.emit({ ...base, kind: 'failed', message: errorMessage(err), durationMs: this.now() - started })
+      }
+    })()
+    this.background.add(work)
+    void work.finally(() => this.background.delete(work))
+  }
+
+  private rescheduleEvent(reason: string) {
+    return {
+      group: 'reschedule',
+      trigger: 'reschedule_service' as const,
+      from: 0,
+      to: 0,
+      direction: 'up' as const,
+      reason,
+      target: 'docker-swarm',
+    }
+  }
+
+  private failed(err: unknown, event: Omit<ScaleEvent, 'kind' | 'at' | 'decision'>): Outcome {
+    const message = errorMessage(err)
+    const status = err instanceof TideError ? err.status : 500
+    const code = err instanceof TideError ? err.code : 'E_INTERNAL'
+    this.emit({ ...event, kind: 'failed', message })
+    if (status >= 500) this.deps.logger.error({ err }, `${event.reason}: ${message}`)
+    else this.deps.logger.warn({ status }, `${event.reason}: ${message}`)
+    return { status, ok: false, message, code }
+  }
+
+  private emit(event: Omit<ScaleEvent, 'at' | 'decision'>): void {
+    try {
+      this.deps.events?.({ ...event, decision: 0, at: this.now() })
+    } catch (err) {
+      this.deps.logger.warn({ err: errorMessage(err) }, 'an event listener threw')
+    }
+  }
+}
+
+/** groupKey + first startsAt of a firing payload, or undefined for a hand-written request. */
+function episode(payload: Webhook): string | undefined {
+  return payload.groupKey ? `${payload.groupKey}|${episodeStart(payload)}` : undefined
+}

@@ -1,0 +1,263 @@
+/**
+ * The `aws-asg` target: one EC2 Auto Scaling group. AWS launches and replaces instances;
+ * Tide sets the desired capacity, chooses which instances leave on a scale-in (draining them
+ * first), and waits until the group has what it asked for.
+ *
+ * ```text
+ * scale(to):  describe ──► bounds check ──► up:   SetDesiredCapacity ──► wait for `to` InService
+ *                                       └─► down: drop not-yet-launched capacity (SetDesiredCapacity)
+ *                                                 ──► choose victims ──► drain ──► Terminate…(decrement)
+ *                                                 ──► wait until the victims are gone
+ * ```
+ *
+ * Never touched unless configured: the group's MinSize/MaxSize (Docker Scaler overwrote them
+ * on every call, seeds.md §3.9 item 4). A manager group (Swarm managers, Raft quorum) changes
+ * one instance at a time, each step waited for.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Instance as AwsInstance } from '@aws-sdk/client-auto-scaling'
+import { formatDuration } from '../../core/duration.js'
+import { NoChangeError, TargetError } from '../../core/errors.js'
+import type { GroupStatus, Instance, InstanceState, ScalePlan, ScaleResult, Target } from '../../core/types.js'
+import type { AsgApi, AutoScalingGroup } from './client.js'
+import { AsgBoundsError, AsgTimeoutError } from './errors.js'
+
+export interface AsgTargetOptions {
+  /** The Auto Scaling group's name. */
+  name: string
+  role: 'worker' | 'manager'
+  /** When set, Tide sets the group's MinSize to this (and may scale down to it). */
+  minSize?: number
+  /** When set, Tide sets the group's MaxSize to this (and may scale up to it). */
+  maxSize?: number
+  /** `terminate`: Tide picks, drains and terminates instances; `aws`: the ASG's termination policy picks. */
+  scaleIn: 'terminate' | 'aws'
+  /** Milliseconds to wait for instances to be InService (or gone); 0 does not wait. */
+  readyTimeout: number
+  /** Milliseconds between checks while waiting. */
+  pollInterval: number
+}
+
+/** The Tide state of an ASG instance, from its LifecycleState and HealthStatus. */
+export function instanceState(instance: AwsInstance): InstanceState {
+  const state = instance.LifecycleState ?? ''
+  if (state === 'InService') return instance.HealthStatus === 'Unhealthy' ? 'failed' : 'ready'
+  if (state.startsWith('Pending') || state.startsWith('Warmed:Pending')) return 'starting'
+  if (state === 'EnteringStandby' || state === 'Standby') return 'draining'
+  if (state === 'Quarantined') return 'failed'
+  if (/^(Warmed:)?Terminat|^Detach/.test(state)) return 'stopping'
+  return 'starting'
+}
+
+export class AsgTarget implements Target {
+  readonly kind = 'aws-asg'
+  /** When Tide first saw each instance (the API's Instance has no launch time without EC2). */
+  private readonly firstSeen = new Map<string, number>()
+
+  constructor(
+    readonly group: string,
+    private readonly api: AsgApi,
+    private readonly options: AsgTargetOptions,
+  ) {}
+
+  async status(signal: AbortSignal): Promise<GroupStatus> {
+    return this.view(await this.api.describe(this.options.name, signal))
+  }
+
+  async scale(to: number, plan: ScalePlan, signal: AbortSignal): Promise<ScaleResult> {
+    if (!Number.isInteger(to) || to < 0) {
+      throw new TargetError(`group ${this.group}: cannot scale to ${to} (must be a whole number ≥ 0)`)
+    }
+    if (this.options.role !== 'manager') return this.step(to, plan, signal)
+    // Managers: one at a time, so the swarm never loses more than one Raft member per step.
+    const first = await this.api.describe(this.options.name, signal)
+    const from = first.DesiredCapacity ?? 0
+    if (from === to) return this.step(to, plan, signal) // throws NoChangeError
+    const result: ScaleResult = { from, to, added: [], removed: [] }
+    for (let n = from; n !== to; ) {
+      n += to > n ? 1 : -1
+      const part = await this.step(n, plan, signal)
+      result.added.push(...part.added)
+      result.removed.push(...part.removed)
+    }
+    return result
+  }
+
+  private async step(to: number, plan: ScalePlan, signal: AbortSignal): Promise<ScaleResult> {
+    const { name } = this.options
+    const group = await this.api.describe(name, signal)
+    const from = group.DesiredCapacity ?? 0
+    const asgMin = group.MinSize ?? 0
+    const asgMax = group.MaxSize ?? 0
+    const min = this.options.minSize ?? asgMin
+    const max = this.options.maxSize ?? asgMax
+    if (to < min || to > max) throw new AsgBoundsError(name, to, min, max)
+    const bounds =
+      min !== asgMin || max !== asgMax
+        ? { ...(min !== asgMin ? { min } : {}), ...(max !== asgMax ? { max } : {}) }
+        : undefined
+    if (to === from) {
+      if (bounds) await this.api.update(name, bounds, signal)
+      throw new NoChangeError(`Auto Scaling group '${name}' already has a desired capacity of ${to}`)
+    }
+    const say = (message: string) => plan.progress?.(`${name}: ${message}`)
+    if (to > from || this.options.scaleIn === 'aws') {
+      if (bounds) await this.api.update(name, { ...bounds, desired: to }, signal)
+      else await this.api.setDesired(name, to, signal)
+      say(`desired capacity ${from} → ${to}`)
+      const before = new Set((group.Instances ?? []).map((i) => i.InstanceId))
+      const after = await this.waitFor(to, [], signal, say)
+      const ids = new Set(after.map((i) => i.InstanceId))
+      return {
+        from,
+        to,
+        added: [...ids].filter((id) => !before.has(id)) as string[],
+        removed: [...before].filter((id) => !ids.has(id)) as string[],
+      }
+    }
+    // Scale-in by Tide's choice: lower MinSize first if asked, else a termination could be refused.
+    if (bounds) await this.api.update(name, bounds, signal)
+    let desired = from
+    const live = (group.Instances ?? []).filter((i) => instanceState(i) !== 'stopping')
+    // Capacity AWS has not launched an instance for yet goes first: removing it stops nothing.
+    const unlaunched = Math.min(from - to, Math.max(0, from - live.length))
+    if (unlaunched > 0) {
+      desired = from - unlaunched
+      await this.api.setDesired(name, desired, signal)
+      say(`desired capacity ${from} → ${desired} (capacity not launched yet)`)
+    }
+    const victims = this.chooseVictims(group, desired - to, plan.victims ?? [])
+    const instances = this.view(group).instances
+    await Promise.all(
+      victims.map(async (id) => {
+        const instance = instances.find((i) => i.id === id)
+        if (instance && plan.drain) await plan.drain(instance)
+      }),
+    )
+    for (const id of victims) {
+      await this.api.terminate(name, id, signal)
+      desired--
+      say(`terminating ${id} (desired capacity now ${desired})`)
+    }
+    await this.waitFor(to, victims, signal, say)
+    return { from, to, added: [], removed: victims }
+  }
+
+  /**
+   * `count` instances to terminate: the plan's victims first, then instances not yet serving,
+   * then the newest. Never an instance protected from scale-in, in Standby or already leaving.
+   * Checked before anything is terminated, so a refusal changes nothing.
+   */
+  private chooseVictims(group: AutoScalingGroup, count: number, preferred: string[]): string[] {
+    if (count <= 0) return []
+    const all = group.Instances ?? []
+    const eligible = all.filter(
+      (i) =>
+        i.InstanceId &&
+        !i.ProtectedFromScaleIn &&
+        ['starting', 'ready', 'failed'].includes(instanceState(i)),
+    )
+    const rank = (i: AwsInstance): number => {
+      const p = preferred.indexOf(i.InstanceId!)
+      if (p >= 0) return p - 1e9
+      const state = instanceState(i)
+      return state === 'failed' ? -2e8 : state === 'starting' ? -1e8 : 0
+    }
+    const order = eligible
+      .map((i, n) => ({ i, n }))
+      .sort(
+        (a, b) =>
+          rank(a.i) - rank(b.i) ||
+          // newest first: seen latest, then later in AWS's listing
+          (this.firstSeen.get(b.i.InstanceId!) ?? 0) - (this.firstSeen.get(a.i.InstanceId!) ?? 0) ||
+          b.n - a.n,
+      )
+      .map(({ i }) => i.InstanceId!)
+    if (order.length < count) {
+      const blocked = all
+        .filter((i) => !eligible.includes(i))
+        .map((i) => `${i.InstanceId} (${i.ProtectedFromScaleIn ? 'protected from scale-in' : i.LifecycleState})`)
+      throw new TargetError(
+        `Auto Scaling group '${this.options.name}': need to remove ${count} instances but only ${order.length} can be` +
+          (blocked.length ? `; not removable: ${blocked.join(', ')}` : ''),
+      )
+    }
+    return order.slice(0, count)
+  }
+
+  /**
+   * Polls until `want` instances are InService and every instance in `leaving` is gone, or
+   * `readyTimeout` passes. Returns the group's instances as last seen.
+   */
+  private async waitFor(
+    want: number,
+    leaving: string[],
+    signal: AbortSignal,
+    say: (message: string) => void,
+  ): Promise<AwsInstance[]> {
+    const { name, readyTimeout, pollInterval } = this.options
+    const deadline = Date.now() + readyTimeout
+    let lastReady = -1
+    for (;;) {
+      const group = await this.api.describe(name, signal)
+      const instances = group.Instances ?? []
+      this.view(group)
+      const ready = instances.filter((i) => instanceState(i) === 'ready').length
+      const still = leaving.filter((id) =>
+        instances.some((i) => i.InstanceId === id && i.LifecycleState !== 'Terminated'),
+      )
+      if (ready !== lastReady && lastReady >= 0) say(`${ready} of ${want} instances InService`)
+      lastReady = ready
+      if (ready >= want && still.length === 0) return instances
+      if (readyTimeout === 0) return instances
+      if (Date.now() >= deadline) {
+        const waiting = instances
+          .filter((i) => instanceState(i) !== 'ready')
+          .map((i) => `${i.InstanceId}: ${i.LifecycleState}${i.HealthStatus === 'Unhealthy' ? ', Unhealthy' : ''}`)
+        throw new AsgTimeoutError(
+          `Auto Scaling group '${name}': ${ready} of ${want} instances InService` +
+            (still.length ? `, ${still.join(', ')} not yet terminated` : '') +
+            ` after ${formatDuration(readyTimeout)}` +
+            (waiting.length ? ` (${waiting.join('; ')})` : '') +
+            '; AWS keeps working on it',
+        )
+      }
+      await sleep(Math.min(pollInterval, Math.max(1, deadline - Date.now())), undefined, { signal })
+    }
+  }
+
+  private view(group: AutoScalingGroup): GroupStatus {
+    const now = Date.now()
+    const present = new Set<string>()
+    const instances: Instance[] = (group.Instances ?? [])
+      .filter((i) => i.InstanceId)
+      .map((i) => {
+        const id = i.InstanceId!
+        present.add(id)
+        if (!this.firstSeen.has(id)) this.firstSeen.set(id, now)
+        const details = [i.LifecycleState, i.HealthStatus, i.AvailabilityZone, i.InstanceType].filter(Boolean)
+        return {
+          id,
+          state: instanceState(i),
+          createdAt: this.firstSeen.get(id)!,
+          detail: details.join(', '),
+          ...(i.ProtectedFromScaleIn ? { protected: true } : {}),
+        }
+      })
+      .sort((a, b) => a.createdAt - b.createdAt)
+    for (const id of this.firstSeen.keys()) if (!present.has(id)) this.firstSeen.delete(id)
+    const ready = instances.filter((i) => i.state === 'ready').length
+    const desired = group.DesiredCapacity ?? 0
+    const suspended = (group.SuspendedProcesses ?? []).map((p) => p.ProcessName).filter(Boolean)
+    const message = [
+      `ASG ${group.AutoScalingGroupName} (min ${group.MinSize ?? 0}, max ${group.MaxSize ?? 0})`,
+      ...(group.Status ? [`status ${group.Status}`] : []),
+      ...(suspended.length ? [`suspended processes: ${suspended.join(', ')}`] : []),
+    ].join('; ')
+    return { desired, instances, ready, message }
+  }
+
+  async close(): Promise<void> {
+    this.api.close()
+  }
+}

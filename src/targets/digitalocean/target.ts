@@ -1,0 +1,510 @@
+/**
+ * The `digitalocean` target: a group is the droplets carrying `tag` — one base droplet (found
+ * by name, made by hand) and clones booted from a snapshot of it.
+ *
+ * A clone's life:
+ *
+ *   create (name check) ─▶ re-list by name ─▶ new ──(active + IPv4)──▶ attach to LB ─▶ ready
+ *        │ a racing create of the same name has the lower id: ours is deleted (never two)
+ *        └ not active within boot_timeout: deleted, the failure reported
+ *
+ *   scale down: ready ─▶ detach from LB ─▶ plan.drain ─▶ wait `drain` ─▶ delete
+ *
+ * Rules written down where they are enforced:
+ * - The base droplet is never removed or changed (seed 000 keeps its cooldown tag on it; that is
+ *   the drop-in mode's business, not this target's). Droplets with the tag that are neither the
+ *   base nor named `<prefix>NNN` are counted and never removed either: they are not ours.
+ * - Nothing is orphaned: a clone is found again by its tag and name after a crash at any point.
+ *   `start()` adopts every clone, attaches the active ones a crash left out of the load balancer,
+ *   and waits for (or, past boot_timeout, deletes) the ones still booting.
+ * - No name is used twice: a name is checked free (any droplet in the account) before the
+ *   create, and the create is re-listed by name after it; of two droplets with one name the
+ *   higher id is deleted by whoever sees both (seed 000 bug 5: duplicate names).
+ * - Clones copy the base droplet's region, size, VPC and tags, not droplets[0]'s (seed 000 bug
+ *   6), with monitoring on so the Monitoring API has data.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { errorMessage, NoChangeError, TargetError } from '../../core/errors.js'
+import type { GroupStatus, Instance, ScalePlan, ScaleResult, Target } from '../../core/types.js'
+import {
+  type ClientLogger,
+  type DigitalOceanClient,
+  type Droplet,
+  dropletIPv4,
+  type Image,
+  type LoadBalancer,
+} from './client.js'
+
+export interface DigitalOceanSettings {
+  tag: string
+  baseDroplet: string
+  snapshot: string
+  clonePrefix: string
+  /** Name or id. */
+  loadBalancer?: string
+  userData?: string
+  sshKeys: Array<number | string>
+  address: 'private' | 'public'
+  port?: number
+  /** ms */
+  bootTimeout: number
+  poll: number
+  drain: number
+  remove: 'newest' | 'oldest' | 'least-busy'
+}
+
+/** What discovery finds: everything seed 000's `info` reports, found correctly. */
+export interface Cluster {
+  /** Every droplet with the tag, in API order. */
+  droplets: Droplet[]
+  base: Droplet
+  /** Droplets named `<prefix>NNN` (not the base), oldest first. */
+  clones: Droplet[]
+  /** Tagged droplets that are neither: counted, never touched. */
+  others: Droplet[]
+  snapshot: Image
+  loadBalancer?: LoadBalancer
+}
+
+type Logger = ClientLogger & { error?(obj: object, msg: string): void }
+
+const noLogger: Logger = { info() {}, warn() {} }
+
+export class DigitalOceanTarget implements Target {
+  readonly kind = 'digitalocean'
+  /** Clones being removed (by droplet id): shown as draining/stopping, not counted. */
+  private readonly removing = new Map<number, 'draining' | 'stopping'>()
+  /** The recovery start() began: clones a previous run left booting or out of the LB. */
+  private recovery?: Promise<void>
+  private started = false
+  private readonly cloneName: RegExp
+
+  constructor(
+    readonly group: string,
+    readonly settings: DigitalOceanSettings,
+    readonly client: DigitalOceanClient,
+    private readonly logger: Logger = noLogger,
+  ) {
+    this.cloneName = new RegExp(`^${escapeRegExp(settings.clonePrefix)}(\\d{3,})$`)
+  }
+
+  /**
+   * Adopts the clones that exist and finishes what a previous run left half done (see the
+   * header). Never rejects: an API that is down at start-up is reported by status() instead.
+   */
+  async start(signal?: AbortSignal): Promise<void> {
+    if (this.started) return
+    this.started = true
+    try {
+      const cluster = await this.discover(signal)
+      this.logger.info(
+        {
+          group: this.group,
+          base: cluster.base.id,
+          clones: cluster.clones.map((c) => c.name),
+          snapshot: cluster.snapshot.id,
+          loadBalancer: cluster.loadBalancer?.id,
+        },
+        `droplet cluster: base ${cluster.base.name} and ${cluster.clones.length} clone(s) adopted`,
+      )
+      this.recovery = this.recover(cluster, signal).catch((err) => {
+        this.logger.warn({ group: this.group, err }, `finishing adopted clones failed: ${errorMessage(err)}`)
+      })
+    } catch (err) {
+      this.logger.warn(
+        { group: this.group, err },
+        `cannot read the droplet cluster yet: ${errorMessage(err)}`,
+      )
+    }
+  }
+
+  async status(signal?: AbortSignal): Promise<GroupStatus> {
+    const droplets = await this.client.listDroplets({ tagName: this.settings.tag }, { signal })
+    const base = droplets.find((d) => d.name === this.settings.baseDroplet)
+    const instances = droplets
+      .map((d) => this.instance(d, base))
+      .sort((a, b) => a.createdAt - b.createdAt || Number(a.id) - Number(b.id))
+    const counted = instances.filter((i) => i.state !== 'draining' && i.state !== 'stopping')
+    return {
+      desired: counted.length,
+      instances,
+      ready: instances.filter((i) => i.state === 'ready').length,
+      ...(base
+        ? {}
+        : {
+            message: `can't find base droplet named ${this.settings.baseDroplet} among the droplets tagged ${this.settings.tag}`,
+          }),
+    }
+  }
+
+  async scale(to: number, plan: ScalePlan, signal: AbortSignal): Promise<ScaleResult> {
+    if (!Number.isInteger(to) || to < 0) {
+      throw new TargetError(`cannot scale group ${this.group} to ${to}: must be a whole number ≥ 0`)
+    }
+    if (!this.started) await this.start(signal)
+    await this.recovery
+    const cluster = await this.discover(signal)
+    const from = cluster.droplets.length - this.countRemoving(cluster)
+    // The base droplet is never removed: the group's floor is 1.
+    const wanted = Math.max(1, to)
+    if (wanted === from) {
+      throw new NoChangeError(
+        to < 1
+          ? `only the base droplet ${cluster.base.name} is left, and it is never removed`
+          : `the cluster already has ${from} droplet(s)`,
+      )
+    }
+    return wanted > from
+      ? this.scaleUp(cluster, from, wanted, plan, signal)
+      : this.scaleDown(cluster, from, wanted, plan, signal)
+  }
+
+  // ─── Discovery ───────────────────────────────────────────────────────────
+
+  /**
+   * Lists the tagged droplets, the private images and the load balancers (every page of each,
+   * seed 000 bug 3) and finds the base, the snapshot and the load balancer. Throws a TargetError
+   * naming what is missing (E_DO_NOT_FOUND).
+   */
+  async discover(signal?: AbortSignal): Promise<Cluster> {
+    const s = this.settings
+    const [droplets, images, balancers] = await Promise.all([
+      this.client.listDroplets({ tagName: s.tag }, { signal }),
+      this.client.listImages({ private: true }, { signal }),
+      s.loadBalancer ? this.client.listLoadBalancers({ signal }) : Promise.resolve([]),
+    ])
+    const base = droplets.find((d) => d.name === s.baseDroplet)
+    if (!base) {
+      throw new TargetError(
+        `can't find base droplet named ${s.baseDroplet} among the ${droplets.length} droplet(s) tagged ${s.tag}`,
+        { code: 'E_DO_NOT_FOUND' },
+      )
+    }
+    const snapshot = images
+      .filter((i) => i.name === s.snapshot)
+      .sort((a, b) => Date.parse(b.created_at ?? '') - Date.parse(a.created_at ?? '') || b.id - a.id)[0]
+    if (!snapshot) {
+      throw new TargetError(
+        `no snapshot with name ${s.snapshot} among the account's ${images.length} private image(s)`,
+        {
+          code: 'E_DO_NOT_FOUND',
+        },
+      )
+    }
+    let loadBalancer: LoadBalancer | undefined
+    if (s.loadBalancer) {
+      loadBalancer =
+        balancers.find((lb) => lb.id === s.loadBalancer) ?? balancers.find((lb) => lb.name === s.loadBalancer)
+      if (!loadBalancer) {
+        throw new TargetError(`no load balancer with name or id ${s.loadBalancer}`, {
+          code: 'E_DO_NOT_FOUND',
+        })
+      }
+    }
+    const clones = droplets
+      .filter((d) => d.id !== base.id && this.cloneName.test(d.name))
+      .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || a.id - b.id)
+    const others = droplets.filter((d) => d.id !== base.id && !this.cloneName.test(d.name))
+    return { droplets, base, clones, others, snapshot, loadBalancer }
+  }
+
+  // ─── Scale up ────────────────────────────────────────────────────────────
+
+  private async scaleUp(
+    cluster: Cluster,
+    from: number,
+    to: number,
+    plan: ScalePlan,
+    signal: AbortSignal,
+  ): Promise<ScaleResult> {
+    const count = to - from
+    const names = await this.freeNames(cluster, count, signal)
+    plan.progress?.(`creating ${count} clone(s) of ${cluster.base.name}: ${names.join(', ')}`)
+    const results = await Promise.allSettled(
+      names.map((name) => this.addClone(cluster, name, to, plan, signal)),
+    )
+    const added = results.flatMap((r) => (r.status === 'fulfilled' && r.value ? [String(r.value.id)] : []))
+    const failures = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [`${names[i]}: ${errorMessage(r.reason)}`] : [],
+    )
+    if (failures.length > 0) {
+      throw new TargetError(
+        `${failures.length} of ${count} new clone(s) failed${added.length ? ` (${added.length} added)` : ''}: ${failures.join('; ')}`,
+        { code: failures.every((f) => f.includes('never became active')) ? 'E_DO_BOOT_TIMEOUT' : 'E_TARGET' },
+      )
+    }
+    if (added.length === 0) throw new NoChangeError('another operation brought the cluster to the size first')
+    return { from, to: from + added.length, added, removed: [] }
+  }
+
+  /**
+   * `count` names `<prefix>NNN` above the highest clone number in the group that no droplet in
+   * the account has (one `GET /v2/droplets?name=` per candidate).
+   */
+  private async freeNames(cluster: Cluster, count: number, signal: AbortSignal): Promise<string[]> {
+    let n = 0
+    for (const d of cluster.droplets) {
+      const m = this.cloneName.exec(d.name)
+      if (m) n = Math.max(n, Number(m[1]))
+    }
+    const names: string[] = []
+    while (names.length < count) {
+      n++
+      const name = `${this.settings.clonePrefix}${String(n).padStart(3, '0')}`
+      const taken = await this.client.listDroplets({ name }, { signal })
+      if (taken.length === 0) names.push(name)
+    }
+    return names
+  }
+
+  /** Creates one clone, waits for it, attaches it. Resolves to undefined when a racing operation made it surplus (deleted again). */
+  private async addClone(
+    cluster: Cluster,
+    name: string,
+    to: number,
+    plan: ScalePlan,
+    signal: AbortSignal,
+  ): Promise<Droplet | undefined> {
+    const s = this.settings
+    const base = cluster.base
+    // The base's tags, without seed 000's cooldown marker (`scaling-<prefix>-<time>`), plus the group's.
+    const tags = [...new Set([s.tag, ...base.tags.filter((t) => !t.startsWith('scaling-'))])]
+    let droplet = await this.client.createDroplet(
+      {
+        name,
+        region: base.region.slug,
+        size: base.size_slug ?? base.size.slug,
+        image: cluster.snapshot.id,
+        ...(base.vpc_uuid ? { vpc_uuid: base.vpc_uuid } : {}),
+        ...(s.sshKeys.length > 0 ? { ssh_keys: s.sshKeys } : {}),
+        ...(s.userData !== undefined ? { user_data: s.userData } : {}),
+        monitoring: true,
+        tags,
+      },
+      { signal, existing: [] },
+    )
+    // Re-list the group: a racing Tide (or drop-in invocation) may have created droplets too.
+    // The higher id yields, whoever looks: ours goes if an older droplet has its name, or if
+    // more than `to` droplets are older than or equal to it. Each create is followed by its
+    // own check, so the later check sees both creates and the two processes agree.
+    const group = (await this.client.listDroplets({ tagName: s.tag }, { signal })).filter(
+      (d) => !this.removing.has(d.id),
+    )
+    const twin = group.find((d) => d.name === name && d.id < droplet.id)
+    const rank = group.filter((d) => d.id <= droplet.id).length
+    if (twin || rank > to) {
+      this.logger.warn(
+        { group: this.group, droplet: droplet.id, name },
+        twin
+          ? `another operation created ${name} at the same time (droplet ${twin.id}); deleting ours`
+          : `another operation grew the group at the same time (${group.length} droplets for ${to} wanted); deleting ${name}`,
+      )
+      await this.client.deleteDroplet(droplet.id, signal)
+      return undefined
+    }
+    plan.progress?.(`${name} (droplet ${droplet.id}) created, waiting for it to boot`)
+    droplet = await this.waitActive(droplet, signal)
+    await this.attach(cluster.loadBalancer, droplet, signal)
+    plan.progress?.(
+      `${name} ready at ${this.addressOf(droplet)}${cluster.loadBalancer && !cluster.loadBalancer.tag ? `, in load balancer ${cluster.loadBalancer.name}` : ''}`,
+    )
+    return droplet
+  }
+
+  /**
+   * Polls until the droplet is `active` with an IPv4, or deletes it once boot_timeout has
+   * passed since its creation (seed 000 bug 4: its wait could not time out).
+   */
+  private async waitActive(droplet: Droplet, signal?: AbortSignal): Promise<Droplet> {
+    const deadline = Date.parse(droplet.created_at) + this.settings.bootTimeout
+    const limit = Number.isFinite(deadline) ? deadline : Date.now() + this.settings.bootTimeout
+    let current: Droplet | undefined = droplet
+    for (;;) {
+      if (current && current.status === 'active' && this.addressOf(current)) return current
+      if (!current) throw new TargetError(`droplet ${droplet.name} (${droplet.id}) disappeared while booting`)
+      if (Date.now() >= limit) {
+        await this.client.deleteDroplet(droplet.id, signal)
+        throw new TargetError(
+          `${droplet.name} (droplet ${droplet.id}) never became active with an address within ${Math.round(this.settings.bootTimeout / 1000)}s; it was deleted`,
+          { code: 'E_DO_BOOT_TIMEOUT' },
+        )
+      }
+      await sleep(Math.min(this.settings.poll, Math.max(1, limit - Date.now())), undefined, { signal })
+      current = await this.client.getDroplet(droplet.id, signal)
+    }
+  }
+
+  private async attach(lb: LoadBalancer | undefined, droplet: Droplet, signal?: AbortSignal): Promise<void> {
+    // A tag-based load balancer takes every droplet with its tag: nothing to do.
+    if (!lb || lb.tag) return
+    await this.client.addDropletsToLoadBalancer(lb.id, [droplet.id], signal)
+  }
+
+  // ─── Scale down ──────────────────────────────────────────────────────────
+
+  private async scaleDown(
+    cluster: Cluster,
+    from: number,
+    to: number,
+    plan: ScalePlan,
+    signal: AbortSignal,
+  ): Promise<ScaleResult> {
+    const candidates = cluster.clones.filter((c) => !this.removing.has(c.id))
+    if (candidates.length === 0) {
+      throw new NoChangeError(
+        `no clone to remove: ${cluster.base.name} is the base${cluster.others.length ? ` and ${cluster.others.length} tagged droplet(s) are not clones named ${this.settings.clonePrefix}NNN` : ''}`,
+      )
+    }
+    const ordered = await this.order(candidates, plan.victims ?? [], signal)
+    const victims = ordered.slice(0, Math.min(from - to, ordered.length))
+    plan.progress?.(`removing ${victims.map((v) => v.name).join(', ')}`)
+    const results = await Promise.allSettled(victims.map((v) => this.removeClone(cluster, v, plan, signal)))
+    const removed = victims.filter((_, i) => results[i]!.status === 'fulfilled').map((v) => String(v.id))
+    const failures = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [`${victims[i]!.name}: ${errorMessage(r.reason)}`] : [],
+    )
+    if (failures.length > 0) {
+      throw new TargetError(`removing ${failures.length} clone(s) failed: ${failures.join('; ')}`)
+    }
+    return { from, to: from - removed.length, added: [], removed }
+  }
+
+  /** Victims first: those the engine named, then booting clones (no traffic yet), then by `remove`. */
+  private async order(candidates: Droplet[], named: string[], signal: AbortSignal): Promise<Droplet[]> {
+    let load = new Map<number, number>()
+    if (this.settings.remove === 'least-busy') load = await this.recentLoad(candidates, signal)
+    const rank = (d: Droplet): number[] => {
+      const namedAt = named.indexOf(String(d.id))
+      const created = Date.parse(d.created_at)
+      const byRule =
+        this.settings.remove === 'oldest'
+          ? created
+          : this.settings.remove === 'newest'
+            ? -created
+            : (load.get(d.id) ?? Number.POSITIVE_INFINITY)
+      return [
+        namedAt === -1 ? 1 : 0,
+        namedAt,
+        d.status === 'active' ? 1 : 0,
+        byRule,
+        this.settings.remove === 'oldest' ? d.id : -d.id,
+      ]
+    }
+    return [...candidates].sort((a, b) => {
+      const ra = rank(a)
+      const rb = rank(b)
+      for (let i = 0; i < ra.length; i++) if (ra[i] !== rb[i]) return ra[i]! < rb[i]! ? -1 : 1
+      return 0
+    })
+  }
+
+  /** Mean load_1 over the last 5 minutes per droplet (Monitoring API); a droplet without data ranks last. */
+  private async recentLoad(droplets: Droplet[], signal: AbortSignal): Promise<Map<number, number>> {
+    const end = Math.floor(Date.now() / 1000)
+    const out = new Map<number, number>()
+    await Promise.all(
+      droplets.map(async (d) => {
+        try {
+          const res = await this.client.getDropletMetric(
+            'load_1',
+            { hostId: d.id, start: end - 300, end },
+            signal,
+          )
+          const values = res.data.result[0]?.values.map(([, v]) => Number(v)).filter(Number.isFinite) ?? []
+          if (values.length > 0) out.set(d.id, values.reduce((a, b) => a + b, 0) / values.length)
+        } catch {}
+      }),
+    )
+    return out
+  }
+
+  private async removeClone(
+    cluster: Cluster,
+    droplet: Droplet,
+    plan: ScalePlan,
+    signal: AbortSignal,
+  ): Promise<void> {
+    this.removing.set(droplet.id, 'draining')
+    try {
+      const lb = cluster.loadBalancer
+      if (lb && !lb.tag) await this.client.removeDropletsFromLoadBalancer(lb.id, [droplet.id], signal)
+      const instance = this.instance(droplet, cluster.base)
+      await plan.drain?.(instance)
+      if (this.settings.drain > 0) {
+        plan.progress?.(
+          `${droplet.name} out of the load balancer; deleting it in ${Math.round(this.settings.drain / 1000)}s`,
+        )
+        await sleep(this.settings.drain, undefined, { signal })
+      }
+      this.removing.set(droplet.id, 'stopping')
+      await this.client.deleteDroplet(droplet.id, signal)
+      plan.progress?.(`${droplet.name} (droplet ${droplet.id}) deleted`)
+    } finally {
+      this.removing.delete(droplet.id)
+    }
+  }
+
+  // ─── Recovery ────────────────────────────────────────────────────────────
+
+  /** Attaches active clones missing from the load balancer; waits for booting ones (deleting those past boot_timeout). */
+  private async recover(cluster: Cluster, signal?: AbortSignal): Promise<void> {
+    const lb = cluster.loadBalancer
+    const members = new Set(lb?.droplet_ids ?? [])
+    await Promise.all(
+      cluster.clones.map(async (clone) => {
+        try {
+          const ready =
+            clone.status === 'active' && this.addressOf(clone) ? clone : await this.waitActive(clone, signal)
+          if (lb && !lb.tag && !members.has(ready.id)) {
+            await this.attach(lb, ready, signal)
+            this.logger.info(
+              { group: this.group, droplet: ready.id },
+              `${ready.name} was not in load balancer ${lb.name} (a previous run stopped before attaching it): attached`,
+            )
+          }
+        } catch (err) {
+          this.logger.warn(
+            { group: this.group, droplet: clone.id, err },
+            `adopted clone ${clone.name}: ${errorMessage(err)}`,
+          )
+        }
+      }),
+    )
+  }
+
+  // ─── Helpers ─────────────────────────────────────────────────────────────
+
+  private instance(d: Droplet, base: Droplet | undefined): Instance {
+    const address = this.addressOf(d)
+    const removing = this.removing.get(d.id)
+    const isBase = base !== undefined && d.id === base.id
+    const isClone = !isBase && this.cloneName.test(d.name)
+    const state =
+      removing ?? (d.status === 'active' && address ? 'ready' : d.status === 'new' ? 'starting' : 'failed')
+    const instance: Instance = {
+      id: String(d.id),
+      state,
+      createdAt: Date.parse(d.created_at),
+      ...(address ? { address: this.settings.port ? `${address}:${this.settings.port}` : address } : {}),
+      detail: `${d.name}${isBase ? ' (base droplet, never removed)' : isClone ? '' : ` (not a clone named ${this.settings.clonePrefix}NNN: never removed)`}${state === 'failed' ? ` status ${d.status}` : ''}`,
+    }
+    if (!isClone) instance.protected = true
+    return instance
+  }
+
+  private addressOf(d: Droplet): string | undefined {
+    const other = this.settings.address === 'private' ? 'public' : 'private'
+    return (
+      dropletIPv4(d, this.settings.address) ??
+      (this.settings.address === 'private' ? dropletIPv4(d, other) : undefined)
+    )
+  }
+
+  private countRemoving(cluster: Pick<Cluster, 'droplets'>): number {
+    return cluster.droplets.filter((d) => this.removing.has(d.id)).length
+  }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}

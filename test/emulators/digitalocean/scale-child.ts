@@ -1,0 +1,33 @@
+/**
+ * A separate Tide-like process for crash tests: scales a `digitalocean` target to argv[3]
+ * against the API at argv[2] (token from DIGITALOCEAN_TOKEN), printing progress lines.
+ * The test kills it with SIGKILL mid-operation.
+ * Usage: node --import tsx scale-child.ts <api_url> <to> [config JSON]
+ */
+import {
+  createDigitalOceanTarget,
+  digitaloceanTargetSchema,
+} from '../../../src/targets/digitalocean/index.js'
+
+const [apiUrl, to, extra] = process.argv.slice(2)
+const config = digitaloceanTargetSchema.parse({
+  kind: 'digitalocean',
+  api_url: apiUrl,
+  tag: 'web',
+  base_droplet: 'web-base',
+  snapshot: 'web-snapshot',
+  clone_prefix: 'web-',
+  load_balancer: 'web-lb',
+  poll: '50ms',
+  drain: '0s',
+  ...(extra ? (JSON.parse(extra) as object) : {}),
+})
+const target = createDigitalOceanTarget('web', config)
+const controller = new AbortController()
+target
+  .scale(Number(to), { reason: 'crash test', progress: (m) => console.log(m) }, controller.signal)
+  .then((r) => console.log(`done ${JSON.stringify(r)}`))
+  .catch((err: Error) => {
+    console.log(`failed ${err.message}`)
+    process.exitCode = 1
+  })

@@ -1,0 +1,387 @@
+/**
+ * A real Docker Swarm for tests: Debian's `dockerd`, run as root with its own data, exec and
+ * socket paths and no networking of its own (`--bridge=none --iptables=false`), so it touches
+ * nothing else on the machine. Nothing can be pulled here, so the one image, `tide-busybox:test`,
+ * is imported from a tarball holding Debian's static busybox (`sh`, `sleep`, `httpd`, …).
+ *
+ * One manager per test run, started lazily by the first test file that asks and shared by the
+ * others (test files run in separate processes): a lock directory guards `state.json`, and each
+ * process using the swarm leaves a file named by its pid under `users/`. The last one to
+ * `release()` stops dockerd by its pid. A process that dies without releasing is noticed (its pid
+ * is gone) by the next one. Workers (`startWorker`) are one more dockerd each, joined for one test
+ * and removed again.
+ *
+ * @example
+ * const skip = requireSwarm()
+ * describe('swarm', { skip }, () => {
+ *   let swarm: Swarm
+ *   before(async () => (swarm = await acquireSwarm()))
+ *   after(() => swarm?.release())
+ * })
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  copyFileSync,
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Docker from 'dockerode'
+import { freePort } from './prometheus.js'
+import { findCommand, isRoot, requireComponent } from './requires.js'
+
+export const TEST_IMAGE = 'tide-busybox:test'
+const BUSYBOX = '/bin/busybox'
+const BASE = join(tmpdir(), 'tide-test-swarm')
+const LOCK = join(BASE, 'lock')
+const STATE = join(BASE, 'state.json')
+const USERS = join(BASE, 'users')
+
+/** Skip message (or false) for suites that need the real Swarm; throws under CI=true when missing. */
+export function requireSwarm(): string | false {
+  if (!isRoot()) return requireComponent(false, 'a real Docker Swarm', 'dockerd needs root')
+  if (!findCommand('dockerd'))
+    return requireComponent(false, 'a real Docker Swarm', 'apt-get install docker.io')
+  return requireComponent(existsSync(BUSYBOX), 'busybox for the test image', 'apt-get install busybox-static')
+}
+
+interface State {
+  pid: number
+  socket: string
+  dir: string
+  swarmPort: number
+}
+
+export interface Swarm {
+  /** `unix:///…/docker.sock`, for DOCKER_HOST. */
+  host: string
+  socket: string
+  docker: Docker
+  /** The image every node has: busybox's `sleep`, `sh`, `httpd`. */
+  image: string
+  /** `127.0.0.1:<port>`: where workers join. */
+  managerAddr: string
+  /**
+   * Creates a replicated service running `sleep` (or `command`), with labels; a unique name per call
+   * unless given. Removed by `release()` if the test does not remove it.
+   */
+  createService(options: ServiceOptions): Promise<string>
+  /** Running tasks of a service (desired state running, current state running). */
+  runningTasks(name: string): Promise<Array<{ ID: string; NodeID?: string }>>
+  release(): Promise<void>
+}
+
+export interface ServiceOptions {
+  name?: string
+  replicas?: number
+  global?: boolean
+  labels?: Record<string, string>
+  command?: string[]
+}
+
+export interface Worker {
+  nodeId: string
+  socket: string
+  docker: Docker
+  /** Leaves the swarm, stops the worker's dockerd and removes the node from the manager. */
+  remove(): Promise<void>
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  // A zombie (exited, not yet reaped by whoever adopted it) still answers kill(0).
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return !/^\d+ \(.*\) Z/.test(stat)
+  } catch {
+    return true
+  }
+}
+
+async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  mkdirSync(BASE, { recursive: true })
+  const end = Date.now() + 180_000
+  for (;;) {
+    try {
+      mkdirSync(LOCK)
+      writeFileSync(join(LOCK, 'pid'), String(process.pid))
+      break
+    } catch {
+      // A lock left by a process that died is taken over.
+      let holder = 0
+      try {
+        holder = Number(readFileSync(join(LOCK, 'pid'), 'utf8'))
+      } catch {}
+      if (holder && !alive(holder)) rmSync(LOCK, { recursive: true, force: true })
+      if (Date.now() > end) throw new Error(`could not take the swarm lock ${LOCK} (held by pid ${holder})`)
+      await sleep(200)
+    }
+  }
+  try {
+    return await fn()
+  } finally {
+    rmSync(LOCK, { recursive: true, force: true })
+  }
+}
+
+interface Dockerd {
+  pid: number
+  socket: string
+  docker: Docker
+}
+
+/** Starts a dockerd in `dir` (data, exec root, socket, pidfile, log), detached so it can outlive this process. */
+async function startDockerd(dir: string): Promise<Dockerd> {
+  mkdirSync(join(dir, 'data'), { recursive: true })
+  mkdirSync(join(dir, 'exec'), { recursive: true })
+  const socket = join(dir, 'docker.sock')
+  const log = openSync(join(dir, 'dockerd.log'), 'a')
+  const child = spawn(
+    'dockerd',
+    [
+      `--data-root=${join(dir, 'data')}`,
+      `--exec-root=${join(dir, 'exec')}`,
+      `--host=unix://${socket}`,
+      `--pidfile=${join(dir, 'docker.pid')}`,
+      '--bridge=none',
+      '--iptables=false',
+      '--ip6tables=false',
+      ...(process.env.TIDE_TEST_DOCKERD_ARGS?.split(' ').filter(Boolean) ?? []),
+    ],
+    { detached: true, stdio: ['ignore', log, log] },
+  )
+  child.unref()
+  const pid = child.pid!
+  const docker = new Docker({ socketPath: socket, timeout: 30_000 })
+  const end = Date.now() + 60_000
+  while (Date.now() < end) {
+    if (!alive(pid)) break
+    try {
+      await docker.ping()
+      return { pid, socket, docker }
+    } catch {}
+    await sleep(200)
+  }
+  const tail = readFileSync(join(dir, 'dockerd.log'), 'utf8').split('\n').slice(-20).join('\n')
+  await stopPid(pid)
+  throw new Error(`dockerd in ${dir} did not start:\n${tail}`)
+}
+
+/** SIGTERM, then SIGKILL after 30s; resolves when the process is gone. */
+async function stopPid(pid: number): Promise<void> {
+  if (!alive(pid)) return
+  try {
+    process.kill(pid, 'SIGTERM')
+  } catch {}
+  const end = Date.now() + 30_000
+  while (alive(pid) && Date.now() < end) await sleep(200)
+  if (alive(pid)) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {}
+    while (alive(pid)) await sleep(100)
+  }
+}
+
+/** The busybox image: a tarball of /bin/busybox and the applets tests use, imported. */
+async function importImage(docker: Docker, dir: string): Promise<void> {
+  const root = join(dir, 'image')
+  mkdirSync(join(root, 'bin'), { recursive: true })
+  if (!existsSync(join(root, 'bin', 'busybox'))) {
+    copyFileSync(BUSYBOX, join(root, 'bin', 'busybox'))
+    for (const applet of ['sh', 'sleep', 'httpd', 'echo', 'cat', 'env', 'wget', 'true'])
+      symlinkSync('busybox', join(root, 'bin', applet))
+  }
+  const tar = join(dir, 'image.tar')
+  const made = spawnSync('tar', ['-C', root, '-cf', tar, '.'], { encoding: 'utf8' })
+  if (made.status !== 0) throw new Error(`tar failed: ${made.stderr}`)
+  const [repo, tag] = TEST_IMAGE.split(':')
+  const stream = await docker.importImage(tar, { repo, tag })
+  await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve(undefined))))
+}
+
+async function healthy(state: State): Promise<boolean> {
+  if (!alive(state.pid)) return false
+  try {
+    const docker = new Docker({ socketPath: state.socket, timeout: 5000 })
+    const info = (await docker.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } }
+    return info.Swarm?.LocalNodeState === 'active' && info.Swarm.ControlAvailable === true
+  } catch {
+    return false
+  }
+}
+
+function readState(): State | undefined {
+  try {
+    return JSON.parse(readFileSync(STATE, 'utf8')) as State
+  } catch {
+    return undefined
+  }
+}
+
+function liveUsers(): number[] {
+  mkdirSync(USERS, { recursive: true })
+  const pids: number[] = []
+  for (const name of readdirSync(USERS)) {
+    const pid = Number(name)
+    if (pid && alive(pid)) pids.push(pid)
+    else rmSync(join(USERS, name), { force: true })
+  }
+  return pids
+}
+
+async function teardown(state: State | undefined): Promise<void> {
+  if (state) {
+    await stopPid(state.pid)
+    rmSync(state.dir, { recursive: true, force: true })
+  }
+  rmSync(STATE, { force: true })
+}
+
+async function startManager(): Promise<State> {
+  const dir = mkdtempSync(join(BASE, 'manager-'))
+  const dockerd = await startDockerd(dir)
+  try {
+    const swarmPort = await freePort()
+    await dockerd.docker.swarmInit({
+      ListenAddr: `127.0.0.1:${swarmPort}`,
+      AdvertiseAddr: `127.0.0.1:${swarmPort}`,
+    })
+    await importImage(dockerd.docker, dir)
+    const state: State = { pid: dockerd.pid, socket: dockerd.socket, dir, swarmPort }
+    writeFileSync(STATE, JSON.stringify(state))
+    return state
+  } catch (err) {
+    await stopPid(dockerd.pid)
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
+}
+
+let exitHookInstalled = false
+
+/** The run's shared swarm manager, started if no healthy one is running. */
+export async function acquireSwarm(): Promise<Swarm> {
+  const state = await withLock(async () => {
+    let current = readState()
+    if (!current || !(await healthy(current))) {
+      await teardown(current)
+      current = await startManager()
+    }
+    mkdirSync(USERS, { recursive: true })
+    writeFileSync(join(USERS, String(process.pid)), '')
+    return current
+  })
+  if (!exitHookInstalled) {
+    exitHookInstalled = true
+    // A test process that ends without release() (a failed before()) still gives its place up;
+    // the next acquire or release stops a dockerd nobody uses.
+    process.once('exit', () => rmSync(join(USERS, String(process.pid)), { force: true }))
+  }
+  const docker = new Docker({ socketPath: state.socket, timeout: 60_000 })
+  const created: string[] = []
+  let released = false
+  return {
+    host: `unix://${state.socket}`,
+    socket: state.socket,
+    docker,
+    image: TEST_IMAGE,
+    managerAddr: `127.0.0.1:${state.swarmPort}`,
+    async createService(options) {
+      const name = options.name ?? `t${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+      await docker.createService({
+        Name: name,
+        Labels: options.labels ?? {},
+        TaskTemplate: {
+          // Busybox as pid 1 ignores SIGTERM; with an init it stops at once rather than after the grace period.
+          ContainerSpec: {
+            Image: TEST_IMAGE,
+            Command: options.command ?? ['sleep', '100000'],
+            Init: true,
+            StopGracePeriod: 1_000_000_000,
+          },
+          RestartPolicy: { Condition: 'any', Delay: 100_000_000 },
+        },
+        Mode: options.global ? { Global: {} } : { Replicated: { Replicas: options.replicas ?? 1 } },
+        UpdateConfig: { Parallelism: 0, Order: 'stop-first' },
+      })
+      created.push(name)
+      return name
+    },
+    async runningTasks(name) {
+      const tasks = (await docker.listTasks({
+        filters: { service: [name], 'desired-state': ['running'] },
+      })) as Array<{ ID: string; NodeID?: string; Status?: { State?: string } }>
+      return tasks.filter((t) => t.Status?.State === 'running')
+    },
+    async release() {
+      if (released) return
+      released = true
+      for (const name of created) await docker.getService(name).remove().catch(() => undefined)
+      await withLock(async () => {
+        rmSync(join(USERS, String(process.pid)), { force: true })
+        if (liveUsers().length === 0) await teardown(readState())
+      })
+    },
+  }
+}
+
+/** One more dockerd joined to `swarm` as a worker, with the test image; `remove()` undoes it. */
+export async function startWorker(swarm: Swarm): Promise<Worker> {
+  mkdirSync(BASE, { recursive: true })
+  const dir = mkdtempSync(join(BASE, 'worker-'))
+  const dockerd = await startDockerd(dir)
+  let nodeId = ''
+  const remove = async () => {
+    await dockerd.docker.swarmLeave({ force: true }).catch(() => undefined)
+    await stopPid(dockerd.pid)
+    rmSync(dir, { recursive: true, force: true })
+    if (nodeId) await swarm.docker.getNode(nodeId).remove({ force: true }).catch(() => undefined)
+  }
+  try {
+    await importImage(dockerd.docker, dir)
+    const info = (await swarm.docker.swarmInspect()) as { JoinTokens: { Worker: string } }
+    const port = await freePort()
+    await dockerd.docker.swarmJoin({
+      ListenAddr: `127.0.0.1:${port}`,
+      AdvertiseAddr: `127.0.0.1:${port}`,
+      RemoteAddrs: [swarm.managerAddr],
+      JoinToken: info.JoinTokens.Worker,
+    })
+    const own = (await dockerd.docker.info()) as { Swarm: { NodeID: string } }
+    nodeId = own.Swarm.NodeID
+  } catch (err) {
+    await remove()
+    throw err
+  }
+  return { nodeId, socket: dockerd.socket, docker: dockerd.docker, remove }
+}
+
+/** Polls until `check` is true, or throws after `ms` naming `what`. */
+export async function eventually(
+  what: string,
+  ms: number,
+  check: () => boolean | Promise<boolean>,
+  every = 250,
+): Promise<void> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (await check()) return
+    await sleep(every)
+  }
+  throw new Error(`timed out after ${ms}ms waiting for ${what}`)
+}
