@@ -40,7 +40,11 @@ export function createTarget(options, context) {
   /** @returns {GroupStatus} */
   const snapshot = () => {
     const instances = [...running.values()].map((r) => ({ ...r.instance }))
-    return { desired: instances.length, instances, ready: instances.filter((i) => i.state === 'ready').length }
+    return {
+      desired: instances.length,
+      instances,
+      ready: instances.filter((i) => i.state === 'ready').length,
+    }
   }
   const changed = () => {
     const status = snapshot()
@@ -55,7 +59,13 @@ export function createTarget(options, context) {
       stdio: 'ignore',
     })
     /** @type {Instance} */
-    const instance = { id, state: 'starting', address: `127.0.0.1:${port}`, createdAt: Date.now(), pid: child.pid }
+    const instance = {
+      id,
+      state: 'starting',
+      address: `127.0.0.1:${port}`,
+      createdAt: Date.now(),
+      pid: child.pid,
+    }
     running.set(id, { instance, child })
     child.on('exit', (code, signal) => {
       if (!running.has(id)) return
@@ -67,7 +77,8 @@ export function createTarget(options, context) {
     // Poll at a fine grain: every millisecond saved here is saved on a cold start.
     const deadline = Date.now() + 30_000
     while (Date.now() < deadline) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${id} exited before it was ready`)
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`${id} exited before it was ready`)
       if (await healthy(port, healthPath)) {
         instance.state = 'ready'
         instance.readyAt = Date.now()

@@ -7,8 +7,10 @@ import { z } from 'zod'
 import { duration } from '../core/schema.js'
 import { notifierSchema } from '../notify/index.js'
 
-const whole = (what: string) => z.number().int(`${what} must be a whole number`).min(0, `${what} must be 0 or more`)
-const step = (what: string) => z.number().int(`${what} must be a whole number`).min(1, `${what} must be at least 1`)
+const whole = (what: string) =>
+  z.number().int(`${what} must be a whole number`).min(0, `${what} must be 0 or more`)
+const step = (what: string) =>
+  z.number().int(`${what} must be a whole number`).min(1, `${what} must be at least 1`)
 
 function labelKeys(prefix: string) {
   return z
@@ -26,11 +28,15 @@ function scaling(defaults: { min: number; max: number }, labelPrefix: string, un
   return {
     min: whole('min').default(defaults.min).describe(`Fewest ${unit} when the labels do not say.`),
     max: whole('max').default(defaults.max).describe(`Most ${unit} when the labels do not say.`),
-    up_by: step('up_by').default(1).describe(`${unit} added per scale-up when neither request nor label says.`),
+    up_by: step('up_by')
+      .default(1)
+      .describe(`${unit} added per scale-up when neither request nor label says.`),
     down_by: step('down_by')
       .default(1)
       .describe(`${unit} removed per scale-down when neither request nor label says.`),
-    labels: labelKeys(labelPrefix).describe(`Label keys read from the service (docker-scaler's ${labelPrefix}*).`),
+    labels: labelKeys(labelPrefix).describe(
+      `Label keys read from the service (docker-scaler's ${labelPrefix}*).`,
+    ),
     notify_at_min: z
       .boolean()
       .default(false)
@@ -45,7 +51,10 @@ function scaling(defaults: { min: number; max: number }, labelPrefix: string, un
 const nodeRoleSchema = (defaults: { min: number; max: number }, labelPrefix: string) =>
   z
     .object({
-      asg: z.string().min(1).describe('The Auto Scaling group holding these nodes (AWS_MANAGER_ASG / AWS_WORKER_ASG).'),
+      asg: z
+        .string()
+        .min(1)
+        .describe('The Auto Scaling group holding these nodes (AWS_MANAGER_ASG / AWS_WORKER_ASG).'),
       ...scaling(defaults, labelPrefix, 'nodes'),
     })
     .strict()
@@ -88,38 +97,61 @@ export const receiverSchema = z
       .describe('Scaling Swarm services (`/v1/scale-service`, alerts with `type=service`).'),
     nodes: z
       .object({
-        backend: z.literal('aws').default('aws').describe('Where nodes come from (only `aws`, as the original).'),
-        region: z.string().optional().describe('AWS region. Default: the SDK\'s (AWS_REGION, AWS_DEFAULT_REGION).'),
-        endpoint: z.url().optional().describe('AWS endpoint override (moto, LocalStack). Default: the SDK\'s.'),
+        backend: z
+          .literal('aws')
+          .default('aws')
+          .describe('Where nodes come from (only `aws`, as the original).'),
+        region: z
+          .string()
+          .optional()
+          .describe("AWS region. Default: the SDK's (AWS_REGION, AWS_DEFAULT_REGION)."),
+        endpoint: z
+          .url()
+          .optional()
+          .describe("AWS endpoint override (moto, LocalStack). Default: the SDK's."),
         env_file: z.string().optional().describe('dotenv file with AWS credentials (AWS_ENV_FILE).'),
         set_bounds: z
           .boolean()
           .default(false)
           .describe("Write min/max to the group's MinSize/MaxSize, as the original did on every call."),
-        manager: nodeRoleSchema({ min: 3, max: 7 }, 'com.df.scaleManagerNode').optional().describe('Manager nodes.'),
-        worker: nodeRoleSchema({ min: 0, max: 5 }, 'com.df.scaleWorkerNode').optional().describe('Worker nodes.'),
+        manager: nodeRoleSchema({ min: 3, max: 7 }, 'com.df.scaleManagerNode')
+          .optional()
+          .describe('Manager nodes.'),
+        worker: nodeRoleSchema({ min: 0, max: 5 }, 'com.df.scaleWorkerNode')
+          .optional()
+          .describe('Worker nodes.'),
       })
       .strict()
       .optional()
-      .describe('Scaling Swarm nodes through Auto Scaling groups (`/v1/scale-nodes`); absent: that route answers 404.'),
+      .describe(
+        'Scaling Swarm nodes through Auto Scaling groups (`/v1/scale-nodes`); absent: that route answers 404.',
+      ),
     reschedule: z
       .object({
         label: z
           .string()
           .regex(/^[^=]+=.+$/, 'must have the form key=value')
           .default('com.df.reschedule=true')
-          .describe('Services carrying this label are rescheduled after nodes join (RESCHEDULE_FILTER_LABEL).'),
-        interval: duration('10s').describe('How often the ready nodes are counted while waiting for new ones.'),
+          .describe(
+            'Services carrying this label are rescheduled after nodes join (RESCHEDULE_FILTER_LABEL).',
+          ),
+        interval: duration('10s').describe(
+          'How often the ready nodes are counted while waiting for new ones.',
+        ),
         timeout: duration('1000s').describe('How long to wait for new nodes before reporting a failure.'),
       })
       .strict()
       .prefault({})
-      .describe('Moving tasks onto new nodes after a node scale-up (a forced update of each labelled service).'),
+      .describe(
+        'Moving tasks onto new nodes after a node scale-up (a forced update of each labelled service).',
+      ),
     call_timeout: duration('30s').describe('How long one Docker or AWS call may take.'),
     notify: z
       .array(notifierSchema)
       .default([])
-      .describe('Who hears about every receiver operation (service and node scaling, rescheduling), as groups do.'),
+      .describe(
+        'Who hears about every receiver operation (service and node scaling, rescheduling), as groups do.',
+      ),
   })
   .strict()
 

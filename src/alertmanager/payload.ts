@@ -71,6 +71,7 @@ export function episodeStart(payload: Webhook): string {
   const starts = payload.alerts
     .filter((a) => a.status !== 'resolved')
     .map((a) => a.startsAt ?? '')
+    .filter((s) => s !== '')
     .sort()
   return starts[0] ?? ''
 }
@@ -86,7 +87,11 @@ export function param(query: URLSearchParams, payload: Webhook, name: string): s
 }
 
 /** Where a parameter came from, for `by`'s precedence and error messages. */
-export function paramSource(query: URLSearchParams, payload: Webhook, name: string): 'query' | 'alert' | undefined {
+export function paramSource(
+  query: URLSearchParams,
+  payload: Webhook,
+  name: string,
+): 'query' | 'alert' | undefined {
   const fromQuery = query.get(name)
   if (fromQuery !== null && fromQuery !== '') return 'query'
   if (payload.groupLabels[name] || payload.commonLabels[name]) return 'alert'

@@ -155,9 +155,13 @@ export class Receiver {
       } else if (type === 'node' || type === 'worker' || type === 'manager') {
         const role = type === 'node' ? (get('role') ?? 'worker') : type
         if (role !== 'worker' && role !== 'manager') {
-          throw new TideError('E_BAD_REQUEST', `Incorrect node type: ${role}, type can only be worker or manager`, {
-            status: 400,
-          })
+          throw new TideError(
+            'E_BAD_REQUEST',
+            `Incorrect node type: ${role}, type can only be worker or manager`,
+            {
+              status: 400,
+            },
+          )
         }
         action = { kind: 'node', role, direction, by, byFrom, service: get('service') }
       } else {
@@ -173,7 +177,10 @@ export class Receiver {
 
   private by(query: URLSearchParams, payload: Webhook): Pick<Action, 'by' | 'byFrom'> {
     const from = paramSource(query, payload, 'by')
-    const by = parseBy(param(query, payload, 'by'), from === 'query' ? 'query parameter by' : 'groupLabels.by')
+    const by = parseBy(
+      param(query, payload, 'by'),
+      from === 'query' ? 'query parameter by' : 'groupLabels.by',
+    )
     return by === undefined ? {} : { by, byFrom: from }
   }
 
@@ -192,7 +199,10 @@ export class Receiver {
       this.deps.logger.info({ action }, message)
       return { status: 200, ok: true, message }
     }
-    const outcome = action.kind === 'service' ? await this.scaleService(action, signal) : await this.scaleNodes(action, signal)
+    const outcome =
+      action.kind === 'service'
+        ? await this.scaleService(action, signal)
+        : await this.scaleNodes(action, signal)
     if (key && outcome.ok) this.cooldowns.set(key, now + this.config.cooldown)
     return outcome
   }
@@ -229,13 +239,26 @@ export class Receiver {
         signal,
       )
       const message = serviceMessage(name, from, to, bounds, atBound)
-      const base = { group: name, trigger: 'scale_service' as const, from, to, direction: action.direction, reason: request }
+      const base = {
+        group: name,
+        trigger: 'scale_service' as const,
+        from,
+        to,
+        direction: action.direction,
+        reason: request,
+      }
       if (atBound) {
         const notify = atBound === 'max' ? settings.notify_at_max : settings.notify_at_min
         if (notify) this.emit({ ...base, kind: 'unchanged', message, target: 'docker-swarm' })
       } else {
         this.emit({ ...base, kind: 'started', message, target: 'docker-swarm' })
-        this.emit({ ...base, kind: 'applied', message, durationMs: this.now() - started, target: 'docker-swarm' })
+        this.emit({
+          ...base,
+          kind: 'applied',
+          message,
+          durationMs: this.now() - started,
+          target: 'docker-swarm',
+        })
       }
       this.deps.logger.info({ service: name, from, to }, message)
       return { status: 200, ok: true, message }
@@ -259,12 +282,21 @@ export class Receiver {
     const role = action.role!
     const request = describeAction(action)
     const started = this.now()
-    const base = { group: 'aws', trigger: 'scale_nodes' as const, direction: action.direction, reason: request, target: 'aws-asg' }
-    if (!nodes || !this.deps.asg) throw new NotFoundError('route', '/v1/scale-nodes (no node backend is configured)')
+    const base = {
+      group: 'aws',
+      trigger: 'scale_nodes' as const,
+      direction: action.direction,
+      reason: request,
+      target: 'aws-asg',
+    }
+    if (!nodes || !this.deps.asg)
+      throw new NotFoundError('route', '/v1/scale-nodes (no node backend is configured)')
     const settings = nodes[role]
     if (!settings) {
       return this.failed(
-        new TideError('E_BAD_REQUEST', `${role} nodes are not configured (receiver.nodes.${role}.asg)`, { status: 400 }),
+        new TideError('E_BAD_REQUEST', `${role} nodes are not configured (receiver.nodes.${role}.asg)`, {
+          status: 400,
+        }),
         { ...base, from: 0, to: 0, durationMs: 0 },
       )
     }
@@ -293,7 +325,15 @@ export class Receiver {
       })
       const result = await scaleNodes(
         this.deps.asg,
-        { asg: settings.asg, type: role, direction: action.direction, by: r.by, min: Math.min(r.min, r.max), max: r.max, setBounds: nodes.set_bounds },
+        {
+          asg: settings.asg,
+          type: role,
+          direction: action.direction,
+          by: r.by,
+          min: Math.min(r.min, r.max),
+          max: r.max,
+          setBounds: nodes.set_bounds,
+        },
         signal,
       )
       ;({ from, to } = result)
@@ -302,7 +342,14 @@ export class Receiver {
         if (notify) this.emit({ ...base, kind: 'unchanged', from, to, message: result.message })
       } else {
         this.emit({ ...base, kind: 'started', from, to, message: result.message })
-        this.emit({ ...base, kind: 'applied', from, to, message: result.message, durationMs: this.now() - started })
+        this.emit({
+          ...base,
+          kind: 'applied',
+          from,
+          to,
+          message: result.message,
+          durationMs: this.now() - started,
+        })
       }
       this.deps.logger.info({ role, from, to }, result.message)
       // As the original: wait when nodes were added, or restart a wait already running with the new count.
@@ -370,7 +417,11 @@ export class Receiver {
   private waitAndReschedule(role: 'manager' | 'worker', from: number, to: number): void {
     const { interval, timeout } = this.config.reschedule
     const base = { ...this.rescheduleEvent(`Wait to reschedule`), from, to }
-    this.emit({ ...base, kind: 'progress', message: `Waiting for ${role} nodes to scale from ${from} to ${to} for rescheduling` })
+    this.emit({
+      ...base,
+      kind: 'progress',
+      message: `Waiting for ${role} nodes to scale from ${from} to ${to} for rescheduling`,
+    })
     const started = this.now()
     const work = (async () => {
       try {
@@ -391,7 +442,11 @@ export class Receiver {
           this.abort.signal,
         )
         if (result.outcome === 'cancelled') {
-          this.emit({ ...base, kind: 'unchanged', message: 'Rescheduling is canceled by another rescheduler' })
+          this.emit({
+            ...base,
+            kind: 'unchanged',
+            message: 'Rescheduling is canceled by another rescheduler',
+          })
           return
         }
         const all = await this.rescheduler.all(this.abort.signal)
@@ -404,7 +459,10 @@ export class Receiver {
         this.deps.logger.info({ role, ready: result.ready }, message)
       } catch (err) {
         if (this.abort.signal.aborted) return
-        this.deps.logger.warn({ role, err: errorMessage(err) }, `waiting for ${role} nodes failed: ${errorMessage(err)}`)
+        this.deps.logger.warn(
+          { role, err: errorMessage(err) },
+          `waiting for ${role} nodes failed: ${errorMessage(err)}`,
+        )
         this.emit({ ...base, kind: 'failed', message: errorMessage(err), durationMs: this.now() - started })
       }
     })()

@@ -68,10 +68,13 @@ export function receiverAuth(auth: ReceiverConfig['auth']): ((req: IncomingMessa
     const header = req.headers.authorization ?? ''
     const m = /^(\S+)[ \t]+(\S+)[ \t]*$/.exec(header)
     if (!m || m[1]!.toLowerCase() !== scheme.toLowerCase()) {
-      throw new UnauthorizedError(`this call needs an Authorization: ${scheme} header (the receiver's credentials)`)
+      throw new UnauthorizedError(
+        `this call needs an Authorization: ${scheme} header (the receiver's credentials)`,
+      )
     }
     const given = scheme === 'Basic' ? Buffer.from(m[2]!, 'base64').toString('utf8') : m[2]!
-    if (!timingSafeEqual(digest(given), expected)) throw new UnauthorizedError(`the ${scheme} credentials are not valid`)
+    if (!timingSafeEqual(digest(given), expected))
+      throw new UnauthorizedError(`the ${scheme} credentials are not valid`)
   }
 }
 
@@ -110,7 +113,9 @@ export function receiverRoutes(receiver: Receiver): ReceiverRoute[] {
         }
         if (actions.actions.length === 0) {
           const why = actions.skipped.join('; ') || 'no firing alerts'
-          return reply(receiver.badRequest(new TideError('E_BAD_REQUEST', `nothing to scale: ${why}`, { status: 400 })))
+          return reply(
+            receiver.badRequest(new TideError('E_BAD_REQUEST', `nothing to scale: ${why}`, { status: 400 })),
+          )
         }
         const results: Outcome[] = []
         for (const action of actions.actions) {
@@ -155,9 +160,13 @@ export function receiverRoutes(receiver: Receiver): ReceiverRoute[] {
         if (!service) {
           return reply(
             receiver.badRequest(
-              new TideError('E_BAD_REQUEST', 'the query parameter service is required (the service to reschedule)', {
-                status: 400,
-              }),
+              new TideError(
+                'E_BAD_REQUEST',
+                'the query parameter service is required (the service to reschedule)',
+                {
+                  status: 400,
+                },
+              ),
               'reschedule_service',
             ),
           )

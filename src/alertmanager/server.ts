@@ -55,11 +55,18 @@ export function createReceiverServer(
       try {
         const candidates = routes.filter((r) => r.path === path)
         if (candidates.length === 0) {
-          throw new TideError('E_NOT_FOUND', `there is no route ${JSON.stringify(url.pathname)}`, { status: 404 })
+          throw new TideError('E_NOT_FOUND', `there is no route ${JSON.stringify(url.pathname)}`, {
+            status: 404,
+          })
         }
         const method = req.method === 'HEAD' ? 'GET' : req.method
         const route = candidates.find((r) => r.method === method)
-        if (!route) throw new MethodNotAllowedError(req.method ?? '', url.pathname, candidates.map((r) => r.method))
+        if (!route)
+          throw new MethodNotAllowedError(
+            req.method ?? '',
+            url.pathname,
+            candidates.map((r) => r.method),
+          )
         if (route.mutating) {
           if (check) check(req)
           else {
@@ -69,7 +76,12 @@ export function createReceiverServer(
         }
         const out = await route.handle(req, url)
         send(res, out)
-        const line = { method: req.method, path: url.pathname, status: res.statusCode, ms: Date.now() - started }
+        const line = {
+          method: req.method,
+          path: url.pathname,
+          status: res.statusCode,
+          ms: Date.now() - started,
+        }
         if (route.mutating) log.info(line, 'receiver call')
         else log.debug(line, 'receiver call')
       } catch (thrown) {
@@ -80,7 +92,8 @@ export function createReceiverServer(
           return
         }
         const headers = errorHeaders(err)
-        if (err.status === 401) headers['www-authenticate'] = 'token' in (receiver.config.auth ?? {}) ? 'Bearer' : 'Basic'
+        if (err.status === 401)
+          headers['www-authenticate'] = 'token' in (receiver.config.auth ?? {}) ? 'Bearer' : 'Basic'
         if (err.status === 413) headers.connection = 'close'
         send(res, { status: err.status, json: nokBody(err), headers })
       }

@@ -36,7 +36,8 @@ export interface ScaleDefaults {
  */
 export function parseBy(value: unknown, where: string): number | undefined {
   if (value === undefined || value === null || value === '') return undefined
-  const text = typeof value === 'number' ? String(value) : typeof value === 'string' ? value.trim() : undefined
+  const text =
+    typeof value === 'number' ? String(value) : typeof value === 'string' ? value.trim() : undefined
   if (text === undefined || !/^[-+]?\d+$/.test(text)) {
     throw new BadRequestError(`${where} must be a whole number (got ${JSON.stringify(value)})`)
   }

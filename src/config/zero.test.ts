@@ -57,7 +57,8 @@ groups:
     assert.deepEqual(got, [
       {
         path: 'groups.web.policies[0]',
-        message: 'policy idle[0] takes the group to zero, but groups.web.min is 2: set min: 0, or remove the policy',
+        message:
+          'policy idle[0] takes the group to zero, but groups.web.min is 2: set min: 0, or remove the policy',
       },
     ])
   })
@@ -72,7 +73,13 @@ groups:
     sources: [{ kind: router }]
     policies: [{ kind: idle, metrics: [{ metric: queue_depth, window: 1m }] }]
 `)
-    assert.ok(got.some((p) => p.path === 'groups.web.sources[0]' && /needs the group to have a route/.test(p.message)))
-    assert.ok(got.some((p) => p.path === 'groups.web.policies[0]' && /reads metric "queue_depth"/.test(p.message)))
+    assert.ok(
+      got.some(
+        (p) => p.path === 'groups.web.sources[0]' && /needs the group to have a route/.test(p.message),
+      ),
+    )
+    assert.ok(
+      got.some((p) => p.path === 'groups.web.policies[0]' && /reads metric "queue_depth"/.test(p.message)),
+    )
   })
 })

@@ -67,11 +67,16 @@ export function groupSettings(group: GroupConfig, keepDecisions: number): GroupS
   }
 }
 
-/** A process target's relative `cwd` (and its default) is the config file's directory. */
+/**
+ * Relative paths in a target's config are relative to the config file's directory: a process
+ * target's `cwd` (which defaults to it), an aws-asg target's `env_file`.
+ */
 function resolveTarget(target: TargetConfig, dir: string): TargetConfig {
-  if (target.kind !== 'process') return target
-  const cwd = target.cwd === undefined ? dir : isAbsolute(target.cwd) ? target.cwd : resolve(dir, target.cwd)
-  return { ...target, cwd }
+  const under = (path: string) => (isAbsolute(path) ? path : resolve(dir, path))
+  if (target.kind === 'process') return { ...target, cwd: target.cwd === undefined ? dir : under(target.cwd) }
+  if (target.kind === 'aws-asg' && target.env_file !== undefined)
+    return { ...target, env_file: under(target.env_file) }
+  return target
 }
 
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {

@@ -143,7 +143,10 @@ export class GroupRunner {
     const telemetry = this.parts.telemetry
     if (telemetry) {
       router?.onWait?.((ms, served) =>
-        telemetry.coldStartWait.observe({ group: this.name, result: served ? 'served' : 'failed' }, ms / 1000),
+        telemetry.coldStartWait.observe(
+          { group: this.name, result: served ? 'served' : 'failed' },
+          ms / 1000,
+        ),
       )
     }
     if (options.loop !== false) this.schedule(0)
@@ -237,7 +240,7 @@ export class GroupRunner {
     const answered = router.wakeFailed(record.error ?? 'the target failed to start an instance')
     this.log.warn(
       { group: this.name, answered },
-      `wake failed: ${answered} held request(s) answered 503; the next request tries again`,
+      'wake failed: the requests held for it were answered 503 (E_ROUTER_WAKE_FAILED); the next request wakes the group again',
     )
   }
 
@@ -328,10 +331,8 @@ export class GroupRunner {
       staleAfter: settings.staleAfter,
       // The group's recorded metrics (observe() stores each evaluation's, `desired` included),
       // for policies with windows (idle) and forecasts.
-      history: (metric: string, since: number, until?: number) => {
-        const points = this.parts.store.metricHistory(this.name, metric, since)
-        return until === undefined ? points : points.filter((p) => p.at <= until)
-      },
+      history: (metric: string, since: number, until?: number) =>
+        this.parts.store.metricHistory(this.name, metric, since, until),
     }
     const recommendations: NamedRecommendation[] = policies.map(({ name, decide }) => {
       try {
@@ -527,6 +528,8 @@ export class GroupRunner {
     if (trigger !== 'auto' || !last || last.to !== decision.to || now - last.at >= HELD_RECORD_INTERVAL) {
       this.lastShadow = { to: decision.to, at: now }
       const record = this.record(decision, trigger, 'shadow', now)
+      // Logged like an applied decision, so the log shows what shadow mode would have done.
+      this.log.info({ group: this.name, trigger, shadow: true }, `shadow (target untouched): would ${decision.reason}`)
       this.emit(record, 'shadow')
       return record
     }

@@ -281,12 +281,18 @@ export class Store {
     })()
   }
 
-  metricHistory(group: string, metric: string, since: number): Array<{ at: number; value: number }> {
+  /** Recorded values of one metric from `since` to `until` (inclusive; default: all after `since`), oldest first. */
+  metricHistory(
+    group: string,
+    metric: string,
+    since: number,
+    until = Number.MAX_SAFE_INTEGER,
+  ): Array<{ at: number; value: number }> {
     return this.db
       .prepare(
-        'SELECT at, value FROM metric_history WHERE group_name = ? AND metric = ? AND at >= ? ORDER BY at',
+        'SELECT at, value FROM metric_history WHERE group_name = ? AND metric = ? AND at >= ? AND at <= ? ORDER BY at',
       )
-      .all(group, metric, since) as Array<{ at: number; value: number }>
+      .all(group, metric, since, until) as Array<{ at: number; value: number }>
   }
 
   pruneMetrics(before: number): void {

@@ -5,7 +5,7 @@
  *
  * | label / annotation | value |
  * |---|---|
- * | `alertname` | `scale_nodes` for an aws-asg group, else `scale_service` (or `alertname`) |
+ * | `alertname` | `scale_nodes` for an aws-asg group, else `scale_service` (or `alertname`); the receiver's events: their trigger |
  * | `service` | `aws` for an aws-asg group, else the group's name (or `service`) |
  * | `status` | `success` (applied, unchanged), `error` (failed), `pending` (started, progress, shadow) |
  * | `group` | the Tide group (Tide's addition, so two groups never merge into one alert) |
@@ -35,24 +35,28 @@ export const alertmanagerNotifierSchema = z
     kind: z.literal('alertmanager'),
     url: z
       .url({ protocol: /^https?$/, error: 'must be an http(s) URL like "http://127.0.0.1:9093"' })
-      .describe('Alertmanager\'s base URL (ALERTMANAGER_ADDRESS); alerts go to `<url>/api/v2/alerts`.'),
+      .describe("Alertmanager's base URL (ALERTMANAGER_ADDRESS); alerts go to `<url>/api/v2/alerts`."),
     headers: z
       .record(z.string(), z.string())
       .default({})
       .describe('Extra request headers (`Authorization: Basic …` for an Alertmanager behind a proxy).'),
     alert_timeout: duration('10s')
       .refine((ms) => ms >= 1000, { message: 'must be at least 1s' })
-      .describe('How long each alert stays active: `endsAt` = the event\'s time + this (ALERT_TIMEOUT).'),
+      .describe("How long each alert stays active: `endsAt` = the event's time + this (ALERT_TIMEOUT)."),
     alertname: z
       .string()
       .min(1)
       .optional()
-      .describe('The `alertname` label. Default: `scale_nodes` for an aws-asg group, else `scale_service` (seed 003).'),
+      .describe(
+        'The `alertname` label. Default: `scale_nodes` for an aws-asg group, else `scale_service` (seed 003).',
+      ),
     service: z
       .string()
       .min(1)
       .optional()
-      .describe('The `service` label. Default: `aws` for an aws-asg group, else the group\'s name (seed 003).'),
+      .describe(
+        "The `service` label. Default: `aws` for an aws-asg group, else the group's name (seed 003).",
+      ),
     labels: z
       .record(z.string().regex(LABEL_NAME, 'must be a label name like receiver'), z.string())
       .default({})
@@ -60,11 +64,11 @@ export const alertmanagerNotifierSchema = z
     generator_url: z
       .url()
       .optional()
-      .describe('The alert\'s `generatorURL` (a link shown in Alertmanager), e.g. the Tide dashboard.'),
+      .describe("The alert's `generatorURL` (a link shown in Alertmanager), e.g. the Tide dashboard."),
     ...notifierCommon,
   })
   .strict()
-  .describe('Send every event to Alertmanager as an alert (API v2), with Docker Scaler\'s labels.')
+  .describe("Send every event to Alertmanager as an alert (API v2), with Docker Scaler's labels.")
 
 export type AlertmanagerNotifierConfig = z.output<typeof alertmanagerNotifierSchema>
 
@@ -133,8 +137,36 @@ const STATUS: Record<ScaleEvent['kind'], SeedStatus> = {
   failed: 'error',
 }
 
-/** The alert for one event. */
-export function eventAlert(event: ScaleEvent, config: Partial<AlertmanagerNotifierConfig> = {}): PostableAlert {
+/** Triggers of the Docker Scaler receiver, named after the seed's alerts. */
+const SEED_TRIGGERS = new Set(['scale_service', 'scale_nodes', 'reschedule_service'])
+
+/**
+ * The alert for one event. Events of the Docker Scaler receiver (trigger `scale_service`,
+ * `scale_nodes` or `reschedule_service`) carry the seed's own texts, and become exactly its
+ * alerts: alertname = the trigger, service = the event's group (`aws`, `reschedule`,
+ * `bad_request` or the service), summary = the message, request = the reason. Group events are
+ * described from the event, with a `group` label.
+ */
+export function eventAlert(
+  event: ScaleEvent,
+  config: Partial<AlertmanagerNotifierConfig> = {},
+): PostableAlert {
+  const common = {
+    status: STATUS[event.kind],
+    at: event.at,
+    timeout: config.alert_timeout ?? 10_000,
+    ...(config.generator_url ? { generatorURL: config.generator_url } : {}),
+  }
+  if (SEED_TRIGGERS.has(event.trigger)) {
+    return seedAlert({
+      ...common,
+      alertname: config.alertname ?? event.trigger,
+      service: config.service ?? event.group,
+      summary: event.message ?? event.reason,
+      request: event.reason,
+      labels: { ...config.labels },
+    })
+  }
   const nodes = event.target === 'aws-asg'
   const by = Math.abs(event.to - event.from)
   const request = nodes
@@ -158,15 +190,12 @@ export function eventAlert(event: ScaleEvent, config: Partial<AlertmanagerNotifi
       summary = event.message ?? event.reason
   }
   return seedAlert({
+    ...common,
     alertname: config.alertname ?? (nodes ? 'scale_nodes' : 'scale_service'),
     service: config.service ?? (nodes ? 'aws' : event.group),
-    status: STATUS[event.kind],
     summary,
     request,
-    at: event.at,
-    timeout: config.alert_timeout ?? 10_000,
     labels: { ...config.labels, group: event.group },
-    ...(config.generator_url ? { generatorURL: config.generator_url } : {}),
   })
 }
 

@@ -28,7 +28,9 @@ export const slackNotifierSchema = z
       .string()
       .min(1)
       .optional()
-      .describe('Channel override (`#ops`); only legacy webhooks honour it, app webhooks post to their own channel.'),
+      .describe(
+        'Channel override (`#ops`); only legacy webhooks honour it, app webhooks post to their own channel.',
+      ),
     username: z.string().min(1).optional().describe('Sender name override (legacy webhooks).'),
     icon_emoji: z
       .string()
@@ -62,14 +64,18 @@ const TITLES: Record<ScaleEvent['kind'], string> = {
 }
 
 /** The webhook's JSON body for one event. */
-export function slackMessage(event: ScaleEvent, config: Pick<SlackNotifierConfig, 'channel' | 'username' | 'icon_emoji'> = {}): object {
+export function slackMessage(
+  event: ScaleEvent,
+  config: Pick<SlackNotifierConfig, 'channel' | 'username' | 'icon_emoji'> = {},
+): object {
   const fields = [
     { title: 'Group', value: event.group, short: true },
     { title: 'Change', value: `${event.from} → ${event.to} (${event.direction})`, short: true },
     { title: 'Trigger', value: event.trigger, short: true },
     { title: 'Target', value: event.target, short: true },
   ]
-  if (event.durationMs !== undefined) fields.push({ title: 'Took', value: formatDuration(event.durationMs), short: true })
+  if (event.durationMs !== undefined)
+    fields.push({ title: 'Took', value: formatDuration(event.durationMs), short: true })
   const detail =
     event.kind === 'failed' || event.kind === 'unchanged' || event.kind === 'progress'
       ? `${event.message ?? ''}\n_${event.reason}_`

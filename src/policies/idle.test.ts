@@ -44,7 +44,9 @@ describe('idle policy: after (no request for a while)', () => {
   })
 
   test('a request 4 s ago keeps one instance (a floor, not a hold: others may still scale down to one)', () => {
-    const history = recorded(0, now, (m, at) => (m === 'request_rate' && at === now - 4 * S ? 2 : m === 'desired' ? 3 : 0))
+    const history = recorded(0, now, (m, at) =>
+      m === 'request_rate' && at === now - 4 * S ? 2 : m === 'desired' ? 3 : 0,
+    )
     const r = decideIdle(after10s, input(3, now, routerMetrics(0, 0, now), history))
     assert.equal(r.kind, 'scale')
     assert.equal(r.kind === 'scale' && r.to, 1)
@@ -82,7 +84,10 @@ describe('idle policy: after (no request for a while)', () => {
     const history = recorded(0, now, (m, at) => (m === 'desired' ? (at < now - 6 * S ? 0 : 1) : 0))
     const r = decideIdle(after10s, input(1, now, routerMetrics(0, 0, now), history))
     assert.equal(r.kind === 'scale' && r.to, 1)
-    assert.match(r.reason, /the group was at zero 8s ago: not considered for zero again until 10s have passed/)
+    assert.match(
+      r.reason,
+      /the group was at zero 8s ago: not considered for zero again until 10s have passed/,
+    )
     // Twelve seconds later the window has passed: to zero.
     const later = now + 12 * S
     const history2 = recorded(0, later, (m, at) => (m === 'desired' ? (at < now - 6 * S ? 0 : 1) : 0))
@@ -122,18 +127,26 @@ describe('idle policy: metrics with windows (seed 004)', () => {
   test('every metric at or under its threshold for its window: zero', () => {
     const history = recorded(0, now, (m) => (m === 'queue' ? 2 : m === 'desired' ? 1 : 0))
     const r = decideIdle(config, input(1, now, group(0, 2), history))
-    assert.deepEqual(r, { kind: 'scale', to: 0, reason: 'idle: events ≤ 0 for 1m, queue ≤ 2 for 20s: scale to zero' })
+    assert.deepEqual(r, {
+      kind: 'scale',
+      to: 0,
+      reason: 'idle: events ≤ 0 for 1m, queue ≤ 2 for 20s: scale to zero',
+    })
   })
 
   test('ALL must be idle: one metric over its threshold inside its window keeps it up', () => {
-    const history = recorded(0, now, (m, at) => (m === 'events' && at === now - 50 * S ? 1 : m === 'desired' ? 1 : 0))
+    const history = recorded(0, now, (m, at) =>
+      m === 'events' && at === now - 50 * S ? 1 : m === 'desired' ? 1 : 0,
+    )
     const r = decideIdle(config, input(1, now, group(0, 0), history))
     assert.equal(r.kind === 'scale' && r.to, 1)
     assert.match(r.reason, /events was 1 > 0 50s ago/)
   })
 
   test('a value over the threshold outside the window does not count', () => {
-    const history = recorded(0, now, (m, at) => (m === 'queue' && at === now - 30 * S ? 9 : m === 'desired' ? 1 : 0))
+    const history = recorded(0, now, (m, at) =>
+      m === 'queue' && at === now - 30 * S ? 9 : m === 'desired' ? 1 : 0,
+    )
     const r = decideIdle(config, input(1, now, group(0, 0), history))
     assert.equal(r.kind === 'scale' && r.to, 0)
   })
@@ -154,7 +167,11 @@ describe('idle policy: config', () => {
     ['an empty metrics list', { kind: 'idle', metrics: [] }, /needs at least one metric/],
     ['a zero window', { kind: 'idle', metrics: [{ metric: 'x', window: '0s' }] }, /must be longer than 0/],
     ['a bad duration', { kind: 'idle', after: 'soon' }, /must be a duration/],
-    ['a negative threshold', { kind: 'idle', metrics: [{ metric: 'x', window: '1m', threshold: -1 }] }, /must be ≥ 0/],
+    [
+      'a negative threshold',
+      { kind: 'idle', metrics: [{ metric: 'x', window: '1m', threshold: -1 }] },
+      /must be ≥ 0/,
+    ],
     ['an unknown key', { kind: 'idle', after: '10s', afterr: '5s' }, /afterr/],
   ]
   for (const [name, raw, message] of bad) {
@@ -178,8 +195,14 @@ describe('idle policy: config', () => {
               .map((v, i) => ({ at: now - i * 2 * S, value: metric === 'desired' ? current : v }))
               .filter((p) => p.at >= since)
               .reverse()
-          const a = decideIdle(after10s, input(current, now, routerMetrics(rates[0] ?? 0, conc, now), history))
-          const b = decideIdle(after10s, input(current, now, routerMetrics(rates[0] ?? 0, conc, now), history))
+          const a = decideIdle(
+            after10s,
+            input(current, now, routerMetrics(rates[0] ?? 0, conc, now), history),
+          )
+          const b = decideIdle(
+            after10s,
+            input(current, now, routerMetrics(rates[0] ?? 0, conc, now), history),
+          )
           assert.deepEqual(a, b)
           if (a.kind === 'scale') assert.ok(a.to === 0 || a.to === 1)
           else assert.equal(current, 0)

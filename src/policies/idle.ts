@@ -39,7 +39,9 @@ const windowSchema = z
     metric: z
       .string()
       .regex(METRIC_NAME, { message: 'must be a metric name such as "request_rate"' })
-      .describe('The metric to watch (its group value: the total, a group value, or the mean of the instances).'),
+      .describe(
+        'The metric to watch (its group value: the total, a group value, or the mean of the instances).',
+      ),
     window: duration()
       .refine((ms) => ms > 0, { message: 'must be longer than 0' })
       .describe('How long the metric must stay at or under `threshold` (seed 004: `windowSize`).'),
@@ -47,7 +49,9 @@ const windowSchema = z
       .number()
       .min(0, { message: 'must be ≥ 0' })
       .default(0)
-      .describe('At or under this the metric counts as idle; above it, as demand. In the metric’s own units (not milli-units, unlike seed 004). @default 0'),
+      .describe(
+        'At or under this the metric counts as idle; above it, as demand. In the metric’s own units (not milli-units, unlike seed 004). @default 0',
+      ),
   })
   .strict()
 
@@ -65,11 +69,14 @@ export const idleSchema = z
       .array(windowSchema)
       .min(1, { message: 'needs at least one metric (or leave it out and use `after`)' })
       .optional()
-      .describe('Go to zero when every one of these metrics stayed at or under its threshold for its window (seed 004).'),
+      .describe(
+        'Go to zero when every one of these metrics stayed at or under its threshold for its window (seed 004).',
+      ),
   })
   .strict()
   .refine((c) => c.after !== undefined || c.metrics !== undefined, {
-    message: 'needs `after` (no request for that long) or `metrics` (each under its threshold for its window), or both',
+    message:
+      'needs `after` (no request for that long) or `metrics` (each under its threshold for its window), or both',
   })
 
 export type IdleConfig = z.output<typeof idleSchema>
@@ -123,12 +130,17 @@ function valueNow(input: PolicyInput, metric: string): number | undefined {
 }
 
 /** Whether `rule` held for its whole window; when not, why (a sentence fragment). */
-function quietFor(rule: Rule, input: IdleInput): { quiet: true; why: string } | { quiet: false; why: string } {
+function quietFor(
+  rule: Rule,
+  input: IdleInput,
+): { quiet: true; why: string } | { quiet: false; why: string } {
   const { metric, window, threshold } = rule
   const span = formatDuration(window)
   const now = valueNow(input, metric)
-  if (now === undefined) return { quiet: false, why: `${metric} has no current reading (missing data keeps the group up)` }
-  if (now > threshold) return { quiet: false, why: `${metric} is ${formatNumber(now)} > ${formatNumber(threshold)}` }
+  if (now === undefined)
+    return { quiet: false, why: `${metric} has no current reading (missing data keeps the group up)` }
+  if (now > threshold)
+    return { quiet: false, why: `${metric} is ${formatNumber(now)} > ${formatNumber(threshold)}` }
   const history = input.history
   if (!history) return { quiet: false, why: `no history to check ${metric} over ${span}` }
   const start = input.now - window
@@ -137,7 +149,9 @@ function quietFor(rule: Rule, input: IdleInput): { quiet: true; why: string } | 
   // so one just before the start vouches for the time up to the next one).
   if (!points.some((p) => p.at <= start)) {
     const first = points[0]
-    const seen = first ? `only ${formatDuration(Math.max(0, input.now - first.at))} of readings` : 'no readings yet'
+    const seen = first
+      ? `only ${formatDuration(Math.max(0, input.now - first.at))} of readings`
+      : 'no readings yet'
     return { quiet: false, why: `${metric} has ${seen}, needs ${span}` }
   }
   const busy = points.filter((p) => p.at > start && p.value > threshold)
@@ -193,7 +207,11 @@ export function decideIdle(config: IdleConfig, input: IdleInput): Recommendation
     const checks = after.map((rule) => quietFor(rule, input))
     const blocking = checks.find((c) => !c.quiet)
     if (blocking === undefined) {
-      return { kind: 'scale', to: 0, reason: `no request for ${formatDuration(config.after!)}: scale to zero` }
+      return {
+        kind: 'scale',
+        to: 0,
+        reason: `no request for ${formatDuration(config.after!)}: scale to zero`,
+      }
     }
     results.push(blocking.why)
   }

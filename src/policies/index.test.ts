@@ -18,7 +18,7 @@ const target = policySchema.parse({
 describe('policy registry', () => {
   test('the table is alphabetical', () => {
     assert.deepEqual(policyKinds, [...policyKinds].sort())
-    assert.deepEqual(policyKinds, ['target', 'threshold'])
+    assert.deepEqual(policyKinds, ['idle', 'predictive', 'target', 'threshold'])
   })
 
   test('an unknown kind is refused with the kinds that exist', () => {
@@ -54,7 +54,7 @@ describe('policy registry', () => {
 
   test('publishes a JSON Schema of the written form, with descriptions', () => {
     const schema = z.toJSONSchema(policySchema, { io: 'input' }) as { oneOf?: Array<{ properties: object }> }
-    assert.equal(schema.oneOf?.length, 2)
+    assert.equal(schema.oneOf?.length, policyKinds.length)
     const text = JSON.stringify(schema)
     assert.match(text, /"per_instance"/)
     assert.match(text, /load > 0\.8/)

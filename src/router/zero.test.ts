@@ -67,7 +67,10 @@ for (const workers of [1, 2]) {
       assert.equal(first.status, 200)
       assert.equal(first.body, 'served /first')
       const waited = Number(/^(\d+)ms$/.exec(String(first.headers[header]))?.[1])
-      assert.ok(waited >= 140 && waited < 5000, `Tide-Cold-Start ${first.headers[header]} should be about 150ms`)
+      assert.ok(
+        waited >= 140 && waited < 5000,
+        `Tide-Cold-Start ${first.headers[header]} should be about 150ms`,
+      )
       const warm = await get(r, '/warm')
       assert.equal(warm.status, 200)
       assert.equal(warm.headers[header], undefined, 'a request that found an instance did not wait')

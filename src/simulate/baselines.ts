@@ -17,11 +17,11 @@
  *                   70 % of what a pod serves, 60 s stable window, 6 s panic window, panic when
  *                   the panic-window demand needs ≥ 2× the ready pods, never down while panicking,
  *                   max scale-down rate 2, max scale-up rate 1000.
- *   tide            What Tide recommends (docs/simulate.md): the `predictive` policy on the
- *                   router's request_rate at 70 % of an instance's capacity, forecasting one boot
- *                   time and one evaluation ahead; 10 s interval; scale-down stabilization of
- *                   twice the boot time (at least 60 s); no cooldown. Run through the same
- *                   policy and governor code as the daemon.
+ *   tide            What Tide recommends (tideRecommended below, docs/simulate.md): the
+ *                   `predictive` policy on the router's request_rate at 75 % of an instance's
+ *                   capacity, forecasting one boot time and one evaluation ahead; 10 s interval;
+ *                   300 s scale-down stabilization; no cooldown. Run through the same policy
+ *                   and governor code as the daemon.
  *
  * All get the same bounds (the model's min and max) and see the same metric lag.
  */
@@ -165,37 +165,61 @@ export function kpa(model: GroupModel): Controller {
   }
 }
 
-/** The settings Tide recommends for a group whose instances take `boot` ms to serve. */
-export function tideRecommended(model: Pick<GroupModel, 'capacity' | 'boot' | 'min' | 'max'>) {
-  const env = process.env
-  const interval = Number(env.X_INTERVAL ?? 10_000)
+/** Knobs of the `tide` baseline, for sensitivity runs (bench/simulate); the defaults are Tide's recommendation. */
+export interface TideKnobs {
+  /** Share of an instance's capacity to aim for. @default 0.75 */
+  utilization?: number
+  /** Scale-down stabilization, ms. @default 300000 */
+  stabilization?: number
+  /** Evaluation interval, ms. @default 10000 */
+  interval?: number
+  /** `predictive` (default) or plain `target`. */
+  kind?: 'predictive' | 'target'
+}
+
+/**
+ * The settings Tide recommends for a group whose instances serve `capacity` rps each and take
+ * `boot` ms to start (docs/simulate.md, "The tide policy"):
+ * - `predictive` on request_rate at 75 % of capacity: the forecast covers the growth expected
+ *   while a new instance boots, so the headroom only has to cover the forecast's error; HPA and
+ *   Knative, which only react, keep 30 % for both;
+ * - lead = boot + one interval; 10 s interval; scale-down stabilization 300 s (Tide's default,
+ *   as HPA's); no cooldown (stabilization already keeps it from flapping).
+ */
+export function tideRecommended(
+  model: Pick<GroupModel, 'capacity' | 'boot' | 'min' | 'max'>,
+  knobs: TideKnobs = {},
+) {
+  const interval = knobs.interval ?? 10_000
+  const perInstance = model.capacity * (knobs.utilization ?? 0.75)
+  const policy: PolicyConfigInput =
+    knobs.kind === 'target'
+      ? { kind: 'target', name: 'tide', metric: 'request_rate', per_instance: perInstance }
+      : {
+          kind: 'predictive',
+          name: 'tide',
+          metric: 'request_rate',
+          per_instance: perInstance,
+          lead: `${Math.round((model.boot + interval) / 1000)}s`,
+        }
   return {
     interval,
-    policies: [
-      {
-        kind: (env.X_KIND ?? 'predictive') as 'predictive',
-        name: 'tide',
-        metric: 'request_rate',
-        per_instance: model.capacity * Number(env.X_UTIL ?? TARGET_UTILIZATION),
-        ...(env.X_KIND === 'target' ? {} : { lead: `${Math.round((model.boot + interval) / 1000)}s` }),
-
-      },
-    ],
+    policies: [policy],
     governor: {
       min: model.min,
       max: model.max,
       cooldown: 0,
       stabilizationUp: 0,
-      stabilizationDown: Number(env.X_STAB ?? Math.max(60_000, 2 * model.boot)),
+      stabilizationDown: knobs.stabilization ?? 300_000,
     } satisfies GovernorConfig,
   }
 }
 
-export function tide(model: GroupModel): Controller {
-  const settings = tideRecommended(model)
+export function tide(model: GroupModel, knobs: TideKnobs = {}, name = 'tide'): Controller {
+  const settings = tideRecommended(model, knobs)
   return engineController({
-    name: 'tide',
-    policies: settings.policies.map((p) => policy(p, p.name)),
+    name,
+    policies: settings.policies.map((p) => policy(p, 'tide')),
     interval: settings.interval,
     governor: settings.governor,
   })
@@ -205,5 +229,5 @@ export const BUILDERS: Record<BaselineName, (model: GroupModel) => Controller> =
   'seed-threshold': seedThreshold,
   hpa,
   kpa,
-  tide,
+  tide: (model) => tide(model),
 }

@@ -62,25 +62,37 @@ describe('plugin target: validated at load', () => {
   test('a module that does not exist: E_PLUGIN_LOAD naming the module and the file looked for', async () => {
     const err = await refused({ g: group('./nowhere/scaler.js') })
     assert.equal(err.code, 'E_PLUGIN_LOAD')
-    assert.match(err.message, /^plugin module \.\/nowhere\/scaler\.js not found: no file \/.*\/nowhere\/scaler\.js$/)
+    assert.match(
+      err.message,
+      /^plugin module \.\/nowhere\/scaler\.js not found: no file \/.*\/nowhere\/scaler\.js$/,
+    )
   })
 
   test('a module without createTarget: E_PLUGIN_INVALID listing what it does export', async () => {
     const err = await refused({ g: group(plugin('no-factory.js')) })
     assert.equal(err.code, 'E_PLUGIN_INVALID')
-    assert.match(err.message, /no-factory\.js exports no createTarget function \(it exports makeScaler, version\)/)
+    assert.match(
+      err.message,
+      /no-factory\.js exports no createTarget function \(it exports makeScaler, version\)/,
+    )
   })
 
   test('a target without scale(): E_PLUGIN_INVALID naming the missing method', async () => {
     const err = await refused({ g: group(plugin('no-scale.js')) })
     assert.equal(err.code, 'E_PLUGIN_INVALID')
-    assert.match(err.message, /no-scale\.js: the target from createTarget\(\) has no scale\(\) method \(its methods: status\)$/)
+    assert.match(
+      err.message,
+      /no-scale\.js: the target from createTarget\(\) has no scale\(\) method \(its methods: status\)$/,
+    )
   })
 
   test("bad options: the plugin's own message, with the module's name", async () => {
     const err = await refused({ g: group(plugin('bad-options.js'), { region: 7 }) })
     assert.equal(err.code, 'E_PLUGIN_INVALID')
-    assert.match(err.message, /bad-options\.js: createTarget\(options\) threw: options\.region must be a string, got 7$/)
+    assert.match(
+      err.message,
+      /bad-options\.js: createTarget\(options\) threw: options\.region must be a string, got 7$/,
+    )
   })
 })
 
@@ -104,7 +116,9 @@ describe('plugin target: isolation and waking', () => {
   test('a plugin that throws fails its own group; another group keeps scaling', async () => {
     // Tide started although `broken` throws from status() and watch().
     await waitFor('the broken group to report its error', 10_000, () =>
-      /cannot read the target: plugin .*servers\.js: status\(\) failed: status exploded/.test(view('broken').message ?? ''),
+      /cannot read the target: plugin .*servers\.js: status\(\) failed: status exploded/.test(
+        view('broken').message ?? '',
+      ),
     )
     const failed = await tide.controller.scale('broken', { to: 1, wait: true, force: true })
     assert.equal(failed.outcome, 'failed')

@@ -44,7 +44,8 @@ async function burst(url: string, n: number): Promise<Answer[]> {
       const res = await request(url, { dispatcher })
       const body = await res.body.text()
       const answer: Answer = { status: res.statusCode, body, at: performance.now() - t0 }
-      if (res.headers['tide-cold-start'] !== undefined) answer.coldStart = String(res.headers['tide-cold-start'])
+      if (res.headers['tide-cold-start'] !== undefined)
+        answer.coldStart = String(res.headers['tide-cold-start'])
       if (res.headers['retry-after'] !== undefined) answer.retryAfter = String(res.headers['retry-after'])
       if (res.statusCode >= 500) answer.code = (JSON.parse(body) as { code: string }).code
       return answer
@@ -143,7 +144,10 @@ describe('scale to zero with examples/scale-to-zero.yaml', () => {
       /tide_router_cold_start_wait_seconds_count\{group="hello",result="served"\} (\d+)/.exec(metrics)?.[1],
     )
     assert.ok(count >= held.length, `histogram count ${count} < ${held.length} requests that waited`)
-    assert.match(metrics, /tide_router_cold_start_wait_seconds_bucket\{le="0.5",group="hello",result="served"\} \d+/)
+    assert.match(
+      metrics,
+      /tide_router_cold_start_wait_seconds_bucket\{le="0.5",group="hello",result="served"\} \d+/,
+    )
   })
 
   test('a burst of 200 requests at zero all succeed, after one wake', async () => {
@@ -172,7 +176,10 @@ describe('scale to zero with examples/scale-to-zero.yaml', () => {
     assert.equal(a.filter((x) => x.status === 200).length, 20, statuses(a))
     assert.equal(b.filter((x) => x.status === 200).length, 10, statuses(b))
     // They were held while the group went to zero, and woke it once more.
-    assert.ok(b.every((x) => x.coldStart !== undefined), 'the late requests waited for an instance')
+    assert.ok(
+      b.every((x) => x.coldStart !== undefined),
+      'the late requests waited for an instance',
+    )
     assert.equal(wakes(tide, 'hello').length, wakesBefore + 1)
     await waitFor('the group to be awake again', 15_000, () => hello().ready >= 1)
   })

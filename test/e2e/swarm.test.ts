@@ -63,7 +63,10 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
       headers: { 'content-type': 'application/json', ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
     })
-    return { status: res.status, body: (await res.json()) as { status: string; message: string; code?: string } }
+    return {
+      status: res.status,
+      body: (await res.json()) as { status: string; message: string; code?: string },
+    }
   }
 
   function start(input: ReceiverInput) {
@@ -92,7 +95,9 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
 
   test('target: status lists running tasks; scale sets replicas and waits for them', async () => {
     const name = await swarm.createService({ replicas: 1 })
-    const target = new DockerSwarmTarget(dockerSwarmTargetSchema.parse({ kind: 'docker-swarm', service: name, host: swarm.host }))
+    const target = new DockerSwarmTarget(
+      dockerSwarmTargetSchema.parse({ kind: 'docker-swarm', service: name, host: swarm.host }),
+    )
     const signal = AbortSignal.timeout(120_000)
     await eventually('1 running task', 60_000, async () => (await target.status(signal)).ready === 1)
     const result = await target.scale(3, { reason: 'test' }, signal)
@@ -111,12 +116,17 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
 
   test('target: a global service is refused with a clear error, not scaled', async () => {
     const name = await swarm.createService({ global: true })
-    const target = new DockerSwarmTarget(dockerSwarmTargetSchema.parse({ kind: 'docker-swarm', service: name, host: swarm.host }))
-    await assert.rejects(target.scale(2, { reason: 'test' }, AbortSignal.timeout(30_000)), (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'E_SWARM_GLOBAL_SERVICE')
-      assert.match(err.message, new RegExp(`${name} is a global service`))
-      return true
-    })
+    const target = new DockerSwarmTarget(
+      dockerSwarmTargetSchema.parse({ kind: 'docker-swarm', service: name, host: swarm.host }),
+    )
+    await assert.rejects(
+      target.scale(2, { reason: 'test' }, AbortSignal.timeout(30_000)),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'E_SWARM_GLOBAL_SERVICE')
+        assert.match(err.message, new RegExp(`${name} is a global service`))
+        return true
+      },
+    )
     const spec = (await swarm.docker.getService(name).inspect()).Spec.Mode
     assert.deepEqual(spec, { Global: {} })
   })
@@ -132,7 +142,12 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
   test('webhook: a firing alert scales up by the label step within label bounds; a repeat is ignored; resolved never scales', async () => {
     const name = await swarm.createService({
       replicas: 1,
-      labels: { 'com.df.scaleMin': '1', 'com.df.scaleMax': '4', 'com.df.scaleUpBy': '2', 'com.df.scaleDownBy': '1' },
+      labels: {
+        'com.df.scaleMin': '1',
+        'com.df.scaleMax': '4',
+        'com.df.scaleUpBy': '2',
+        'com.df.scaleDownBy': '1',
+      },
     })
     events.length = 0
     const firing = webhook('firing', { service: name, scale: 'up', type: 'service' })
@@ -157,10 +172,16 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
     assert.equal(await replicas(name), 3)
 
     // Resolved: never scales (Docker Scaler scaled again on resolve).
-    const resolved = await post('/v1/alerts', webhook('resolved', { service: name, scale: 'up', type: 'service' }))
+    const resolved = await post(
+      '/v1/alerts',
+      webhook('resolved', { service: name, scale: 'up', type: 'service' }),
+    )
     assert.equal(resolved.status, 200)
     assert.match(resolved.body.message, /resolved alerts never scale/)
-    const resolvedOnOldRoute = await post('/v1/scale-service', webhook('resolved', { service: name, scale: 'down' }))
+    const resolvedOnOldRoute = await post(
+      '/v1/scale-service',
+      webhook('resolved', { service: name, scale: 'down' }),
+    )
     assert.match(resolvedOnOldRoute.body.message, /resolved alerts never scale/)
     assert.equal(await replicas(name), 3)
 
@@ -178,7 +199,9 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
   test('scale-service: query parameters win over the body; by=-2 counts as 2; bounds clamp; bound messages', async () => {
     const name = await swarm.createService({ replicas: 1, labels: { 'com.df.scaleMax': '4' } })
     events.length = 0
-    const up = await post(`/v1/scale-service?service=${name}&scale=up&by=-2`, { groupLabels: { scale: 'down', by: 1 } })
+    const up = await post(`/v1/scale-service?service=${name}&scale=up&by=-2`, {
+      groupLabels: { scale: 'down', by: 1 },
+    })
     assert.equal(up.status, 200, up.body.message)
     assert.equal(up.body.message, `Scaling ${name} from 1 to 3 replicas (min: 1, max: 4)`)
     const clamped = await post(`/v1/scale-service?service=${name}&scale=up&by=5`)
@@ -203,7 +226,11 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
     events.length = 0
     const noService = await post('/v1/scale-service?scale=up')
     assert.equal(noService.status, 400)
-    assert.deepEqual(noService.body, { status: 'NOK', message: 'No service name in request', code: 'E_BAD_REQUEST' })
+    assert.deepEqual(noService.body, {
+      status: 'NOK',
+      message: 'No service name in request',
+      code: 'E_BAD_REQUEST',
+    })
     const noScale = await post('/v1/scale-service?service=x')
     assert.equal(noScale.body.message, 'No scale direction in request')
     const badScale = await post('/v1/scale-service?service=x&scale=sideways')
@@ -211,10 +238,17 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
     const badBy = await post('/v1/scale-service?service=x&scale=up&by=two')
     assert.equal(badBy.status, 400)
     assert.match(badBy.body.message, /query parameter by must be a whole number \(got "two"\)/)
-    const notJson = await fetch(`${base}/v1/scale-service?service=x&scale=up`, { method: 'POST', body: '{nope' })
+    const notJson = await fetch(`${base}/v1/scale-service?service=x&scale=up`, {
+      method: 'POST',
+      body: '{nope',
+    })
     assert.equal(notJson.status, 400)
     assert.equal(events.length, 5)
-    assert.ok(events.every((e) => e.kind === 'failed' && e.group === 'bad_request' && e.reason === 'Incorrect request'))
+    assert.ok(
+      events.every(
+        (e) => e.kind === 'failed' && e.group === 'bad_request' && e.reason === 'Incorrect request',
+      ),
+    )
   })
 
   test('scale-service: a missing service is 404, a global service 409, a bad label 422; each is a failed event', async () => {
@@ -229,7 +263,10 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
     const labelled = await swarm.createService({ replicas: 1, labels: { 'com.df.scaleMax': 'five' } })
     const badLabel = await post(`/v1/scale-service?service=${labelled}&scale=up`)
     assert.equal(badLabel.status, 422)
-    assert.equal(badLabel.body.message, `service ${labelled}: label com.df.scaleMax must be a whole number ≥ 0 (got "five")`)
+    assert.equal(
+      badLabel.body.message,
+      `service ${labelled}: label com.df.scaleMax must be a whole number ≥ 0 (got "five")`,
+    )
     assert.deepEqual(
       events.map((e) => [e.kind, e.reason]),
       [
@@ -243,14 +280,18 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
   test('reschedule: one labelled service is force-updated; an unlabelled one is refused; all finds the labelled', async () => {
     const labelled = await swarm.createService({ replicas: 1, labels: { 'com.df.reschedule': 'true' } })
     const other = await swarm.createService({ replicas: 1, labels: { 'com.df.reschedule': 'false' } })
-    const force = async (n: string) => (await swarm.docker.getService(n).inspect()).Spec.TaskTemplate.ForceUpdate ?? 0
+    const force = async (n: string) =>
+      (await swarm.docker.getService(n).inspect()).Spec.TaskTemplate.ForceUpdate ?? 0
     const one = await post(`/v1/reschedule-service?service=${labelled}`)
     assert.equal(one.status, 200, one.body.message)
     assert.equal(one.body.message, `Rescheduled service: ${labelled}`)
     assert.equal(await force(labelled), 1)
     const refused = await post(`/v1/reschedule-service?service=${other}`)
     assert.equal(refused.status, 409)
-    assert.equal(refused.body.message, `${other} is not labeled with com.df.reschedule=true (com.df.reschedule=false)`)
+    assert.equal(
+      refused.body.message,
+      `${other} is not labeled with com.df.reschedule=true (com.df.reschedule=false)`,
+    )
     const missingParam = await post('/v1/reschedule-service')
     assert.equal(missingParam.status, 400)
     const all = await post('/v1/reschedule-services')

@@ -18,7 +18,10 @@ export interface TestDaemon extends Daemon {
 type Raw = {
   api?: { listen?: string }
   store?: { path?: string }
-  groups: Record<string, { target: { cwd?: string }; route?: { listen: string } } & Record<string, unknown>>
+  groups: Record<
+    string,
+    { target: { kind: string; cwd?: string }; route?: { listen: string } } & Record<string, unknown>
+  >
 }
 
 /** Loads `file`, applies `edit`, moves ports to 0 and the store to a temp dir, and starts it. */
@@ -31,7 +34,7 @@ export async function startTestDaemon(
   raw.api = { ...raw.api, listen: '127.0.0.1:0' }
   raw.store = { ...raw.store, path: join(dir, 'tide.db') }
   for (const group of Object.values(raw.groups)) {
-    group.target.cwd = resolve(dirname(file), group.target.cwd ?? '.')
+    if (group.target.kind === 'process') group.target.cwd = resolve(dirname(file), group.target.cwd ?? '.')
     if (group.route) group.route.listen = '127.0.0.1:0'
   }
   edit(raw)

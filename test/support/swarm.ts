@@ -211,7 +211,9 @@ async function importImage(docker: Docker, dir: string): Promise<void> {
   if (made.status !== 0) throw new Error(`tar failed: ${made.stderr}`)
   const [repo, tag] = TEST_IMAGE.split(':')
   const stream = await docker.importImage(tar, { repo, tag })
-  await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve(undefined))))
+  await new Promise((resolve, reject) =>
+    docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve(undefined))),
+  )
 }
 
 async function healthy(state: State): Promise<boolean> {
@@ -331,7 +333,11 @@ export async function acquireSwarm(): Promise<Swarm> {
     async release() {
       if (released) return
       released = true
-      for (const name of created) await docker.getService(name).remove().catch(() => undefined)
+      for (const name of created)
+        await docker
+          .getService(name)
+          .remove()
+          .catch(() => undefined)
       await withLock(async () => {
         rmSync(join(USERS, String(process.pid)), { force: true })
         if (liveUsers().length === 0) await teardown(readState())
@@ -350,7 +356,11 @@ export async function startWorker(swarm: Swarm): Promise<Worker> {
     await dockerd.docker.swarmLeave({ force: true }).catch(() => undefined)
     await stopPid(dockerd.pid)
     rmSync(dir, { recursive: true, force: true })
-    if (nodeId) await swarm.docker.getNode(nodeId).remove({ force: true }).catch(() => undefined)
+    if (nodeId)
+      await swarm.docker
+        .getNode(nodeId)
+        .remove({ force: true })
+        .catch(() => undefined)
   }
   try {
     await importImage(dockerd.docker, dir)

@@ -19,11 +19,11 @@ import { EXIT, UsageError } from '../io.js'
 import type { RegisterCommand } from './index.js'
 
 /** Token references the importer writes on purpose; every other `${` is the user's text. */
-const OWN_REFERENCE = /^\$\{DIGITALOCEAN_TOKEN_[A-Z0-9_]+\}$/
+const OWN_REFERENCE = /^\$\{(DIGITALOCEAN_TOKEN|TIDE_BASE_DROPLET|TIDE_SNAPSHOT)_[A-Z0-9_]+\}$/
 
 /** Escapes `${` as `$${` so Tide's `${ENV}` interpolation leaves the user's text alone (user_data scripts). */
 export function escapeInterpolation(value: unknown): unknown {
-  if (typeof value === 'string') return OWN_REFERENCE.test(value) ? value : value.replaceAll('${', '$${')
+  if (typeof value === 'string') return OWN_REFERENCE.test(value) ? value : value.replaceAll('${', () => '$${')
   if (Array.isArray(value)) return value.map(escapeInterpolation)
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeInterpolation(v)]))
@@ -50,7 +50,10 @@ export function renderImport(result: ImportResult, dir: string): string {
 /** Placeholder values for the variables the importer introduced, so validation does not trip on them. */
 function validationEnv(text: string, env: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = { ...env }
-  for (const m of text.matchAll(/(?<!\$)\$\{(DIGITALOCEAN_TOKEN_[A-Z0-9_]+)\}/g)) out[m[1]!] ??= 'placeholder'
+  for (const m of text.matchAll(
+    /(?<!\$)\$\{((?:DIGITALOCEAN_TOKEN|TIDE_BASE_DROPLET|TIDE_SNAPSHOT)_[A-Z0-9_]+)\}/g,
+  ))
+    out[m[1]!] ??= 'placeholder'
   return out
 }
 

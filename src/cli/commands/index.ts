@@ -5,8 +5,11 @@
  */
 import type { Command } from 'commander'
 import type { Context } from '../context.js'
+import { registerDockerScaler } from './docker-scaler.js'
+import { registerDropletAutoscale } from './droplet-autoscale.js'
 import { registerImport } from './import.js'
+import { registerSimulate } from './simulate.js'
 
 export type RegisterCommand = (program: Command, ctx: Context, done: (code: number) => void) => void
 
-export const EXTRA_COMMANDS: RegisterCommand[] = [registerImport]
+export const EXTRA_COMMANDS: RegisterCommand[] = [registerDockerScaler, registerDropletAutoscale, registerImport, registerSimulate]

@@ -173,7 +173,7 @@ async function claim(
     await client.tagResources(tag, droplet(base), signal)
     const fresh = await client.getDroplet(base.id, signal)
     if (fresh === undefined)
-      throw new TideError('E_DO_CLUSTER', `the base droplet ${base.name} was deleted`, { status: 404 })
+      throw new TideError('E_DO_NOT_FOUND', `the base droplet ${base.name} was deleted`, { status: 404 })
     const others: string[] = []
     for (const t of fresh.tags) {
       const stamp = lockStamp(t, clonePrefix)

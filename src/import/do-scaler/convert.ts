@@ -314,7 +314,7 @@ function convertScaler(
       try {
         const template = JSON.parse(readText(path, ctx.dir)) as Record<string, unknown>
         ctx.files.push(drel)
-        applyTemplate(template, tag, target, drel, note)
+        applyTemplate(template, tag, groupNameFor(rel), target, drel, note)
       } catch (err) {
         const why = err instanceof ImportError ? err.message : `not JSON: ${(err as Error).message}`
         note('unsupported', drel, `${why}: the target has no droplet template; add one by hand`)
@@ -329,6 +329,18 @@ function convertScaler(
       )
     config.max = 1
     note('info', `groups.${groupNameFor(rel)}.max`, `no [${BUILTIN.create}] section: max is 1`)
+  }
+  if (target.base_droplet === undefined) {
+    const suffix = groupNameFor(rel)
+      .toUpperCase()
+      .replace(/[^A-Z0-9]/g, '_')
+    target.base_droplet = `\${TIDE_BASE_DROPLET_${suffix}}`
+    target.snapshot = `\${TIDE_SNAPSHOT_${suffix}}`
+    note(
+      'changed',
+      `groups.${groupNameFor(rel)}.target`,
+      `no droplet template: set TIDE_BASE_DROPLET_${suffix} and TIDE_SNAPSHOT_${suffix} (the droplet new ones are cloned from, and its snapshot)`,
+    )
   }
   const min = ini.hasSection(BUILTIN.destroy) ? int(ini.get(BUILTIN.destroy, 'min')) : undefined
   if (ini.hasSection(BUILTIN.destroy) && (min === undefined || min < 0)) {
@@ -404,12 +416,12 @@ function convertScaler(
         .map((p) => int(p))
         .filter((p): p is number => p !== undefined && p >= 1 && p <= 65535)
       if (good.length > 0) {
-        target.health_ports = good
-        target.boot_timeout = `${Math.ceil(tries * (timeout + wait))}s`
+        const within = Math.ceil(tries * (timeout + wait))
+        target.boot_timeout = `${within}s`
         note(
-          'changed',
+          'unsupported',
           at(BUILTIN.health),
-          `TCP check on ${good.join(', ')} while the droplet boots, within ${Math.ceil(tries * (timeout + wait))}s (max_tries × (timeout + interval)); a droplet that fails it is deleted, where do-scaler crashed and left it`,
+          `the TCP check of ports ${good.join(', ')} is not carried over: Tide waits until a new droplet is active with an address, within boot_timeout ${within}s (max_tries × (timeout + interval)), and deletes one that does not come up, where do-scaler crashed and left it`,
         )
       }
     }
@@ -477,15 +489,20 @@ function convertScaler(
   }
 }
 
-/** A python-digitalocean Droplet(**template) → the target's template keys. */
+/**
+ * A python-digitalocean Droplet(**template). Tide's `digitalocean` target clones a base droplet
+ * from a snapshot (region, size, VPC and tags come from the base), so the template's machine
+ * settings become a note, and base_droplet / snapshot become variables to set.
+ */
 function applyTemplate(
   template: Record<string, unknown>,
   tag: string,
+  group: string,
   target: Record<string, unknown>,
   where: string,
   note: ScalerContext['note'],
 ): void {
-  const out: Record<string, unknown> = {}
+  const machine: string[] = []
   for (const [key, value] of Object.entries(template)) {
     switch (key) {
       case 'name': {
@@ -501,41 +518,32 @@ function applyTemplate(
       }
       case 'size_slug':
       case 'size':
-        out.size = String(value)
-        break
-      case 'image':
-        out.image = value
-        break
       case 'region':
-        out.region = String(value)
+      case 'image':
+      case 'backups':
+      case 'ipv6':
+        machine.push(`${key} ${JSON.stringify(value)}`)
         break
       case 'ssh_keys':
-        out.ssh_keys = value
+        if (Array.isArray(value)) target.ssh_keys = value
         break
       case 'tags':
-        out.tags = value
-        if (!Array.isArray(value) || !value.includes(tag)) {
+        if (Array.isArray(value) && value.some((t) => t !== tag)) {
           note(
             'changed',
             `${where} tags`,
-            `does not include the group tag "${tag}" (new droplets would not join the group in do-scaler); Tide adds it`,
+            `new droplets get the base droplet's tags, not ${JSON.stringify(value)}: give the base droplet the tags clones need`,
           )
         }
         break
       case 'user_data':
         target.user_data = String(value)
         break
-      case 'vpc_uuid':
-        out.vpc_uuid = String(value)
-        break
       case 'private_networking':
         note('info', `${where} private_networking`, 'every droplet now gets a VPC address; nothing to set')
         break
-      case 'backups':
-      case 'ipv6':
       case 'monitoring':
-        out[key] = value === true || value === 'true'
-        break
+        break // Tide turns monitoring on for every clone.
       case 'token':
         note('info', `${where} token`, 'not copied (a secret)')
         break
@@ -543,7 +551,14 @@ function applyTemplate(
         note('unsupported', `${where} ${key}`, 'not a droplet setting Tide supports: ignored')
     }
   }
-  target.template = out
+  const suffix = group.toUpperCase().replace(/[^A-Z0-9]/g, '_')
+  target.base_droplet = `\${TIDE_BASE_DROPLET_${suffix}}`
+  target.snapshot = `\${TIDE_SNAPSHOT_${suffix}}`
+  note(
+    'changed',
+    `${where}`,
+    `do-scaler created droplets from this template (${machine.join(', ') || 'no machine settings'}); Tide clones a base droplet from a snapshot of it, with the base's region, size, VPC and tags: set TIDE_BASE_DROPLET_${suffix} (a droplet tagged ${tag} made from the template) and TIDE_SNAPSHOT_${suffix} (a snapshot of it${typeof template.image === 'number' ? `; image ${template.image} may be one` : ''}), or write the names into the file`,
+  )
 }
 
 /** One policy JSON → one threshold policy, or undefined with a note. */

@@ -22,7 +22,9 @@ describe('digitalocean source', () => {
       digitaloceanSourceSchema.parse({ kind: 'digitalocean', token: em.token, api_url: em.url, ...extra }),
     )
   }
-  const ctx = (now = Date.now()) => ({ group: 'web', now, instances, signal })
+  // A whole minute, so the 4-minute window holds 5 points of the emulator's one-a-minute series.
+  const minute = () => Math.floor(Date.now() / 60_000) * 60_000
+  const ctx = (now = minute()) => ({ group: 'web', now, instances, signal })
 
   before(async () => {
     await em.start()
@@ -83,9 +85,22 @@ describe('digitalocean source', () => {
         down: { conditions: ['load_1 < 0.15', 'memory_free > 900', 'bandwidth_out < 1.5'] },
       }),
     )
-    const input = { now: Date.now(), group: 'web', current: 2, ready: 2, min: 1, max: 5, metrics: m, staleAfter: 60_000 }
+    const input = {
+      now: Date.now(),
+      group: 'web',
+      current: 2,
+      ready: 2,
+      min: 1,
+      max: 5,
+      metrics: m,
+      staleAfter: 60_000,
+    }
     const rec = policy(input)
-    assert.notEqual(rec.kind === 'scale' ? rec.to : 2, 1, `no scale-down on missing data: ${JSON.stringify(rec)}`)
+    assert.notEqual(
+      rec.kind === 'scale' ? rec.to : 2,
+      1,
+      `no scale-down on missing data: ${JSON.stringify(rec)}`,
+    )
     em.setMetric(b, 'load_1', 0.01)
     const complete = await source().collect(ctx())
     const down = policy({ ...input, metrics: complete })
@@ -104,7 +119,7 @@ describe('digitalocean source', () => {
     em.setMetrics(a, { load_1: 1 })
     em.setMetrics(b, { load_1: 1 })
     const s = source({ metrics: ['load_1'] })
-    const now = Date.now()
+    const now = minute()
     await s.collect(ctx(now))
     const calls = em.requests.length
     await s.collect(ctx(now + 30_000))
@@ -116,7 +131,12 @@ describe('digitalocean source', () => {
   it('reports an API that keeps failing as missing, never as a crash', async () => {
     em.inject({ path: '/v2/monitoring', times: 100, fault: { kind: 'status', status: 500 } })
     const s = createDigitalOceanSource(
-      digitaloceanSourceSchema.parse({ kind: 'digitalocean', token: em.token, api_url: em.url, metrics: ['load_1'] }),
+      digitaloceanSourceSchema.parse({
+        kind: 'digitalocean',
+        token: em.token,
+        api_url: em.url,
+        metrics: ['load_1'],
+      }),
       {
         client: (await import('../../targets/digitalocean/client.js')).createDigitalOceanClient({
           token: em.token,

@@ -26,7 +26,11 @@ export class PrometheusClient {
   }
 
   /** POSTs `params` to `api/v1/<endpoint>`; resolves to the JSON body (also for 4xx API errors). */
-  async post(endpoint: 'query' | 'query_range', params: Record<string, string>, signal: AbortSignal): Promise<unknown> {
+  async post(
+    endpoint: 'query' | 'query_range',
+    params: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<unknown> {
     const url = new URL(`api/v1/${endpoint}`, this.base)
     const deadline = Date.now() + this.timeout
     const limit = AbortSignal.timeout(this.timeout)
@@ -56,11 +60,14 @@ export class PrometheusClient {
         try {
           return JSON.parse(text) as unknown
         } catch {
-          throw new Error(`HTTP ${res.statusCode} with a body that is not JSON: ${JSON.stringify(text.slice(0, 120))}`)
+          throw new Error(
+            `HTTP ${res.statusCode} with a body that is not JSON: ${JSON.stringify(text.slice(0, 120))}`,
+          )
         }
       }
     } catch (err) {
-      if (limit.aborted && !signal.aborted) throw new Error(`${url.href}: no answer within ${formatDuration(this.timeout)}`)
+      if (limit.aborted && !signal.aborted)
+        throw new Error(`${url.href}: no answer within ${formatDuration(this.timeout)}`)
       if (signal.aborted) throw new Error(`${url.href}: evaluation cancelled`)
       throw new Error(`${url.href}: ${describe(err)}`)
     }
@@ -95,7 +102,9 @@ function retryAfter(header: string | string[] | undefined): number | undefined {
 }
 
 function describe(err: unknown): string {
-  const code = (err as { code?: string; cause?: { code?: string } })?.code ?? (err as { cause?: { code?: string } })?.cause?.code
+  const code =
+    (err as { code?: string; cause?: { code?: string } })?.code ??
+    (err as { cause?: { code?: string } })?.cause?.code
   switch (code) {
     case 'ECONNREFUSED':
       return 'connection refused'

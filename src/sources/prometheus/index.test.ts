@@ -6,7 +6,11 @@ import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
-import { requirePrometheus, type RunningPrometheus, startPrometheus } from '../../../test/support/prometheus.js'
+import {
+  requirePrometheus,
+  type RunningPrometheus,
+  startPrometheus,
+} from '../../../test/support/prometheus.js'
 import type { Instance, Metrics } from '../../core/types.js'
 import { createPrometheusSource, prometheusSourceSchema } from './index.js'
 
@@ -88,7 +92,9 @@ describe('prometheus source on a real Prometheus', { skip }, () => {
     const m = await collect(
       {
         ...base(),
-        metrics: { load: { query: 'tide_test_load{job="{{group}}"}', per_instance: { label: 'node', match: 'id' } } },
+        metrics: {
+          load: { query: 'tide_test_load{job="{{group}}"}', per_instance: { label: 'node', match: 'id' } },
+        },
       },
       [ready('web-1'), ready('web-2'), ready('web-3'), { ...ready('web-4'), state: 'starting' }],
     )
@@ -98,10 +104,9 @@ describe('prometheus source on a real Prometheus', { skip }, () => {
   })
 
   test('the instance label matches an instance by its address', async () => {
-    const m = await collect(
-      { ...base(), metrics: { up: { query: 'up', per_instance: 'instance' } } },
-      [ready('i-0abc', exporterAddress)],
-    )
+    const m = await collect({ ...base(), metrics: { up: { query: 'up', per_instance: 'instance' } } }, [
+      ready('i-0abc', exporterAddress),
+    ])
     assert.deepEqual(m.up!.perInstance, { 'i-0abc': 1 })
   })
 
@@ -134,7 +139,12 @@ describe('prometheus source on a real Prometheus', { skip }, () => {
 
   test('{{window}} goes into rate(): requests per second from a counter', async () => {
     const m = await collect(
-      { ...base(), metrics: { rps: { query: 'sum(rate(tide_test_requests_total[{{window}}]))', window: '10s', value: 'total' } } },
+      {
+        ...base(),
+        metrics: {
+          rps: { query: 'sum(rate(tide_test_requests_total[{{window}}]))', window: '10s', value: 'total' },
+        },
+      },
       [],
     )
     // 10 per scrape, one scrape a second (Prometheus's own timing, so only roughly).
@@ -201,7 +211,11 @@ describe('prometheus source on a real Prometheus', { skip }, () => {
 
   test('an unreachable Prometheus is missing data with the reason, not a crash', async () => {
     const m = await collect(
-      { kind: 'prometheus', url: 'http://127.0.0.1:1', metrics: { q: { query: 'up' }, p: { query: 'up', per_instance: 'instance' } } },
+      {
+        kind: 'prometheus',
+        url: 'http://127.0.0.1:1',
+        metrics: { q: { query: 'up' }, p: { query: 'up', per_instance: 'instance' } },
+      },
       [ready('a')],
     )
     assert.match(m.q!.errors![0]!, /connection refused/)

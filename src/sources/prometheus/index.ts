@@ -88,7 +88,9 @@ const metricSchema = z
     range: duration()
       .refine((ms) => ms >= 1000, { message: 'must be at least 1s' })
       .optional()
-      .describe('Query the last `range` (a range query) and reduce each series over time with `reduce`. Default: an instant query.'),
+      .describe(
+        'Query the last `range` (a range query) and reduce each series over time with `reduce`. Default: an instant query.',
+      ),
     step: duration()
       .refine((ms) => ms >= 1, { message: 'must be longer than 0' })
       .optional()
@@ -96,12 +98,16 @@ const metricSchema = z
     reduce: z
       .enum(['mean', 'median', 'min', 'max', 'sum', 'last'])
       .default('mean')
-      .describe('With `range`: how each series\' values over time become one.'),
+      .describe("With `range`: how each series' values over time become one."),
   })
   .strict()
   .superRefine((m, ctx) => {
     if (m.per_instance && m.value !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['value'], message: 'goes without `per_instance` (a per-instance metric has no group value)' })
+      ctx.addIssue({
+        code: 'custom',
+        path: ['value'],
+        message: 'goes without `per_instance` (a per-instance metric has no group value)',
+      })
     }
     if (m.step !== undefined && m.range === undefined) {
       ctx.addIssue({ code: 'custom', path: ['step'], message: 'goes with `range`' })
@@ -124,7 +130,9 @@ export const prometheusSourceSchema = z
       .describe('Extra request headers, e.g. `{ Authorization: "Bearer ${PROM_TOKEN}" }`.'),
     timeout: duration('5s')
       .refine((ms) => ms > 0, { message: 'must be longer than 0' })
-      .describe('How long one query may take (one retry on 429/502/503/504 included); past it the metric is missing.'),
+      .describe(
+        'How long one query may take (one retry on 429/502/503/504 included); past it the metric is missing.',
+      ),
     metrics: z
       .record(
         z
@@ -148,7 +156,10 @@ export interface PrometheusSourceDeps {
   logger?: { warn(obj: object, msg: string): void }
 }
 
-export function createPrometheusSource(config: PrometheusSourceConfig, deps: PrometheusSourceDeps = {}): Source {
+export function createPrometheusSource(
+  config: PrometheusSourceConfig,
+  deps: PrometheusSourceDeps = {},
+): Source {
   const client = new PrometheusClient(config.url, config.timeout, config.headers)
   const lastFailure = new Map<string, string>()
 
@@ -162,12 +173,20 @@ export function createPrometheusSource(config: PrometheusSourceConfig, deps: Pro
     const time = ctx.now / 1000
     try {
       if (metric.range === undefined) {
-        return readResponse(await client.post('query', { query: expr, time: String(time) }, ctx.signal), false)
+        return readResponse(
+          await client.post('query', { query: expr, time: String(time) }, ctx.signal),
+          false,
+        )
       }
       const step = metric.step ?? Math.min(15_000, metric.range)
       const body = await client.post(
         'query_range',
-        { query: expr, start: String(time - metric.range / 1000), end: String(time), step: String(step / 1000) },
+        {
+          query: expr,
+          start: String(time - metric.range / 1000),
+          end: String(time),
+          step: String(step / 1000),
+        },
         ctx.signal,
       )
       return readResponse(body, true, metric.reduce as Reducer)
@@ -211,7 +230,11 @@ export function createPrometheusSource(config: PrometheusSourceConfig, deps: Pro
 }
 
 /** One value for the group, as `group` or `total`; anything but exactly one number is no data. */
-export function groupReading(metric: { value?: 'group' | 'total' }, outcome: QueryOutcome, at: number): MetricReading {
+export function groupReading(
+  metric: { value?: 'group' | 'total' },
+  outcome: QueryOutcome,
+  at: number,
+): MetricReading {
   const none = (error: string): MetricReading => ({ at, perInstance: {}, missing: [], errors: [error] })
   if (!outcome.ok) return none(outcome.error)
   let value: number | undefined
@@ -227,7 +250,12 @@ export function groupReading(metric: { value?: 'group' | 'total' }, outcome: Que
     value = outcome.series[0]!.value
   }
   if (value === undefined) return none('the value is NaN or infinite (no data)')
-  return { at, perInstance: {}, missing: [], ...(metric.value === 'total' ? { total: value } : { group: value }) }
+  return {
+    at,
+    perInstance: {},
+    missing: [],
+    ...(metric.value === 'total' ? { total: value } : { group: value }),
+  }
 }
 
 /** One value per ready instance, from the series whose label names it. */
@@ -243,7 +271,9 @@ export function perInstanceReading(
     reading.errors!.push(`${instance.id}: ${why}`)
   }
   if (!outcome.ok || outcome.kind === 'scalar') {
-    const why = outcome.ok ? 'the query returned a scalar; per_instance needs series with a label' : outcome.error
+    const why = outcome.ok
+      ? 'the query returned a scalar; per_instance needs series with a label'
+      : outcome.error
     for (const instance of ready) miss(instance, why)
     return reading
   }

@@ -28,7 +28,8 @@ describe('sample values', () => {
     assert.equal(sampleValue('0.25'), 0.25)
     assert.equal(sampleValue('1e3'), 1000)
     assert.equal(sampleValue('0'), 0)
-    for (const bad of ['NaN', '+Inf', '-Inf', '', 'x', null, undefined, {}]) assert.equal(sampleValue(bad), undefined)
+    for (const bad of ['NaN', '+Inf', '-Inf', '', 'x', null, undefined, {}])
+      assert.equal(sampleValue(bad), undefined)
   })
 })
 
@@ -40,13 +41,30 @@ describe('readResponse', () => {
       series: [{ labels: { instance: 'a' }, value: 2 }],
       warnings: [],
     })
-    assert.deepEqual(readResponse(ok('scalar', [1, '3.5']), false), { ok: true, kind: 'scalar', value: 3.5, warnings: [] })
-    const matrix = ok('matrix', [{ metric: {}, values: [[1, '1'], [2, 'NaN'], [3, '5']] }])
+    assert.deepEqual(readResponse(ok('scalar', [1, '3.5']), false), {
+      ok: true,
+      kind: 'scalar',
+      value: 3.5,
+      warnings: [],
+    })
+    const matrix = ok('matrix', [
+      {
+        metric: {},
+        values: [
+          [1, '1'],
+          [2, 'NaN'],
+          [3, '5'],
+        ],
+      },
+    ])
     const read = (how: 'mean' | 'max' | 'last' | 'min' | 'sum' | 'median') => {
       const r = readResponse(matrix, true, how)
       return r.ok && r.kind === 'series' ? r.series[0]!.value : 'error'
     }
-    assert.deepEqual([read('mean'), read('max'), read('min'), read('last'), read('sum'), read('median')], [3, 5, 1, 5, 6, 3])
+    assert.deepEqual(
+      [read('mean'), read('max'), read('min'), read('last'), read('sum'), read('median')],
+      [3, 5, 1, 5, 6, 3],
+    )
     const empty = readResponse(ok('matrix', [{ metric: {}, values: [[1, 'NaN']] }]), true)
     assert.ok(empty.ok && empty.kind === 'series' && empty.series[0]!.value === undefined)
   })
@@ -104,10 +122,18 @@ describe('group readings', () => {
 })
 
 describe('per-instance readings', () => {
-  const ready = [inst('web-1', '10.0.0.1:8080'), inst('web-2', '10.0.0.2:8080'), inst('web-3', '10.0.0.3:8080')]
+  const ready = [
+    inst('web-1', '10.0.0.1:8080'),
+    inst('web-2', '10.0.0.2:8080'),
+    inst('web-3', '10.0.0.3:8080'),
+  ]
 
   test('series are matched by label; an instance without one is missing, never 0', () => {
-    const body = vector([{ instance: '10.0.0.1:9100' }, '0.5'], [{ instance: 'web-2' }, '0.75'], [{ instance: 'other:1' }, '9'])
+    const body = vector(
+      [{ instance: '10.0.0.1:9100' }, '0.5'],
+      [{ instance: 'web-2' }, '0.75'],
+      [{ instance: 'other:1' }, '9'],
+    )
     const r = perInstanceReading({ label: 'instance', match: 'auto' }, readResponse(body, false), ready, 1)
     assert.deepEqual(r.perInstance, { 'web-1': 0.5, 'web-2': 0.75 })
     assert.deepEqual(r.missing, ['web-3'])
@@ -115,7 +141,12 @@ describe('per-instance readings', () => {
   })
 
   test('NaN for one instance, or two series for one, is missing with the reason', () => {
-    const body = vector([{ node: 'web-1' }, 'NaN'], [{ node: 'web-2', cpu: '0' }, '1'], [{ node: 'web-2', cpu: '1' }, '1'], [{ node: 'web-3' }, '0'])
+    const body = vector(
+      [{ node: 'web-1' }, 'NaN'],
+      [{ node: 'web-2', cpu: '0' }, '1'],
+      [{ node: 'web-2', cpu: '1' }, '1'],
+      [{ node: 'web-3' }, '0'],
+    )
     const r = perInstanceReading({ label: 'node', match: 'id' }, readResponse(body, false), ready, 1)
     assert.deepEqual(r.perInstance, { 'web-3': 0 })
     assert.deepEqual(r.missing, ['web-1', 'web-2'])
@@ -123,7 +154,12 @@ describe('per-instance readings', () => {
   })
 
   test('a failed query makes every ready instance missing with the error', () => {
-    const r = perInstanceReading({ label: 'node', match: 'id' }, { ok: false, error: 'connection refused' }, ready, 1)
+    const r = perInstanceReading(
+      { label: 'node', match: 'id' },
+      { ok: false, error: 'connection refused' },
+      ready,
+      1,
+    )
     assert.deepEqual(r.missing, ['web-1', 'web-2', 'web-3'])
     assert.equal(r.errors![0], 'web-1: connection refused')
   })
@@ -150,10 +186,19 @@ describe('query template', () => {
   })
 
   test('durations in the largest unit that divides them', () => {
-    assert.deepEqual([60_000, 90_000, 3_600_000, 1500, 86_400_000].map(promDuration), ['1m', '90s', '1h', '1500ms', '1d'])
+    assert.deepEqual([60_000, 90_000, 3_600_000, 1500, 86_400_000].map(promDuration), [
+      '1m',
+      '90s',
+      '1h',
+      '1500ms',
+      '1d',
+    ])
   })
 
   test('unknown placeholders are found for the config error', () => {
-    assert.deepEqual(unknownPlaceholders('x{job="{{ grup }}"}[{{window}}] {{instance}}'), ['{{ grup }}', '{{instance}}'])
+    assert.deepEqual(unknownPlaceholders('x{job="{{ grup }}"}[{{window}}] {{instance}}'), [
+      '{{ grup }}',
+      '{{instance}}',
+    ])
   })
 })

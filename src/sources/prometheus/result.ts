@@ -47,7 +47,8 @@ function reduce(values: number[], how: Reducer): number | undefined {
   }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v)
 
 function labelsOf(v: unknown): Record<string, string> {
   const out: Record<string, string> = {}
@@ -69,7 +70,10 @@ export function readResponse(body: unknown, range: boolean, reducer: Reducer = '
   if (!isObject(body)) return { ok: false, error: 'the answer is not a JSON object' }
   if (body.status === 'error') {
     const type = typeof body.errorType === 'string' ? `${body.errorType}: ` : ''
-    return { ok: false, error: `Prometheus said ${type}${typeof body.error === 'string' ? body.error : 'error'}` }
+    return {
+      ok: false,
+      error: `Prometheus said ${type}${typeof body.error === 'string' ? body.error : 'error'}`,
+    }
   }
   if (body.status !== 'success') return { ok: false, error: 'the answer has no "status": "success"' }
   const warnings = Array.isArray(body.warnings) ? body.warnings.filter((w) => typeof w === 'string') : []
@@ -81,7 +85,9 @@ export function readResponse(body: unknown, range: boolean, reducer: Reducer = '
       return { ok: true, kind: 'scalar', value: pairValue(result), warnings }
     case 'vector': {
       if (!Array.isArray(result)) return { ok: false, error: 'a vector result that is not a list' }
-      const series = result.filter(isObject).map((s) => ({ labels: labelsOf(s.metric), value: pairValue(s.value) }))
+      const series = result
+        .filter(isObject)
+        .map((s) => ({ labels: labelsOf(s.metric), value: pairValue(s.value) }))
       return { ok: true, kind: 'series', series, warnings }
     }
     case 'matrix': {

@@ -76,7 +76,10 @@ describe('aws-asg target on moto', { skip }, () => {
     assert.equal(group.MinSize, created.MinSize, 'MinSize must not be overwritten')
     assert.equal(group.MaxSize, created.MaxSize, 'MaxSize must not be overwritten')
     for (const id of result.added) assert.ok(group.Instances?.some((i) => i.InstanceId === id))
-    assert.ok(p.messages.some((m) => m.includes('desired capacity 1 → 3')), p.messages.join('\n'))
+    assert.ok(
+      p.messages.some((m) => m.includes('desired capacity 1 → 3')),
+      p.messages.join('\n'),
+    )
     await t.close()
   })
 
@@ -91,7 +94,10 @@ describe('aws-asg target on moto', { skip }, () => {
       drain: async (instance: Instance) => {
         // Drained before it is terminated: it is still in the group now.
         const now = await moto.describe(name)
-        assert.ok(now.Instances?.some((i) => i.InstanceId === instance.id), `${instance.id} gone before drain`)
+        assert.ok(
+          now.Instances?.some((i) => i.InstanceId === instance.id),
+          `${instance.id} gone before drain`,
+        )
         drained.push(instance.id)
       },
     })
@@ -119,7 +125,10 @@ describe('aws-asg target on moto', { skip }, () => {
     const up = await t.scale(3, plan(), signal()) // …and the two new ones later
     const down = await t.scale(1, plan(), signal())
     assert.deepEqual([...down.removed].sort(), [...up.added].sort())
-    assert.deepEqual((await moto.describe(name)).Instances?.map((i) => i.InstanceId), [oldest])
+    assert.deepEqual(
+      (await moto.describe(name)).Instances?.map((i) => i.InstanceId),
+      [oldest],
+    )
     await t.close()
   })
 
@@ -265,7 +274,10 @@ describe('aws-asg target on moto', { skip }, () => {
     const t = target(name, { ready_timeout: '300ms' })
     await assert.rejects(t.scale(2, plan(), signal()), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'E_ASG_TIMEOUT')
-      assert.match(err.message, new RegExp(`1 of 2 instances InService after 300ms \\(${sick}: InService, Unhealthy\\)`))
+      assert.match(
+        err.message,
+        new RegExp(`1 of 2 instances InService after 300ms \\(${sick}: InService, Unhealthy\\)`),
+      )
       return true
     })
     assert.equal((await moto.describe(name)).DesiredCapacity, 2, 'the change itself stands')
@@ -276,7 +288,10 @@ describe('aws-asg target on moto', { skip }, () => {
     const name = uniqueName('abort')
     const created = await moto.createGroup(name, { min: 0, max: 5, desired: 1 })
     await moto.client.send(
-      new SetInstanceHealthCommand({ InstanceId: created.Instances![0]!.InstanceId!, HealthStatus: 'Unhealthy' }),
+      new SetInstanceHealthCommand({
+        InstanceId: created.Instances![0]!.InstanceId!,
+        HealthStatus: 'Unhealthy',
+      }),
     )
     const t = target(name, { ready_timeout: '10m' })
     const abort = new AbortController()

@@ -42,7 +42,7 @@ export const awsAsgTargetSchema = z
       .string()
       .min(1, 'must not be empty')
       .max(255, 'must be at most 255 characters (an AWS limit)')
-      .describe('The Auto Scaling group\'s name (AutoScalingGroupName).'),
+      .describe("The Auto Scaling group's name (AutoScalingGroupName)."),
     role: z
       .enum(['worker', 'manager'])
       .default('worker')

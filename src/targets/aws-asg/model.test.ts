@@ -43,7 +43,11 @@ describe('AWS requests match the Auto Scaling API model', { skip }, () => {
         const form = new URLSearchParams(body)
         sent.push({
           action: form.get('Action') ?? '',
-          params: [...new Set([...form.keys()].filter((k) => k !== 'Action' && k !== 'Version').map((k) => k.split('.')[0]!))],
+          params: [
+            ...new Set(
+              [...form.keys()].filter((k) => k !== 'Action' && k !== 'Version').map((k) => k.split('.')[0]!),
+            ),
+          ],
           protocol: request.headers?.['content-type'] ?? '',
         })
         return next(args)
@@ -56,13 +60,19 @@ describe('AWS requests match the Auto Scaling API model', { skip }, () => {
     await api.setDesired('model-check', 3, signal)
     await api.update('model-check', { desired: 3, min: 0, max: 4 }, signal)
     await api.terminate('model-check', group.Instances![0]!.InstanceId!, signal)
-    await scaleNodes(api, { asg: 'model-check', type: 'worker', direction: 'up', by: 1, min: 0, max: 4, setBounds: true }, signal)
+    await scaleNodes(
+      api,
+      { asg: 'model-check', type: 'worker', direction: 'up', by: 1, min: 0, max: 4, setBounds: true },
+      signal,
+    )
     api.close()
 
-    assert.deepEqual(
-      [...new Set(sent.map((s) => s.action))].sort(),
-      ['DescribeAutoScalingGroups', 'SetDesiredCapacity', 'TerminateInstanceInAutoScalingGroup', 'UpdateAutoScalingGroup'],
-    )
+    assert.deepEqual([...new Set(sent.map((s) => s.action))].sort(), [
+      'DescribeAutoScalingGroups',
+      'SetDesiredCapacity',
+      'TerminateInstanceInAutoScalingGroup',
+      'UpdateAutoScalingGroup',
+    ])
     for (const request of sent) {
       assert.match(request.protocol, /x-www-form-urlencoded/, 'awsQuery protocol, as the model says')
       const operation = shapes[`${NS}${request.action}`]
@@ -70,7 +80,10 @@ describe('AWS requests match the Auto Scaling API model', { skip }, () => {
       const input = shapes[operation!.input!.target]!
       const members = input.members ?? {}
       for (const param of request.params) {
-        assert.ok(param in members, `${request.action}: ${param} is not a member of ${operation!.input!.target}`)
+        assert.ok(
+          param in members,
+          `${request.action}: ${param} is not a member of ${operation!.input!.target}`,
+        )
       }
       for (const [member, def] of Object.entries(members)) {
         if (def.traits?.['smithy.api#required'] !== undefined) {

@@ -46,9 +46,17 @@ describe('scaleNodes on moto', { skip }, () => {
 
   test('clamped to max, then at max: no change and the bound message', async () => {
     const asg = await group(0, 10, 4)
-    const r1 = await scaleNodes(api, { asg, type: 'worker', direction: 'up', by: 3, min: 0, max: 5 }, signal())
+    const r1 = await scaleNodes(
+      api,
+      { asg, type: 'worker', direction: 'up', by: 3, min: 0, max: 5 },
+      signal(),
+    )
     assert.equal(r1.to, 5)
-    const r2 = await scaleNodes(api, { asg, type: 'worker', direction: 'up', by: 1, min: 0, max: 5 }, signal())
+    const r2 = await scaleNodes(
+      api,
+      { asg, type: 'worker', direction: 'up', by: 1, min: 0, max: 5 },
+      signal(),
+    )
     assert.deepEqual(r2, {
       from: 5,
       to: 5,
@@ -59,9 +67,20 @@ describe('scaleNodes on moto', { skip }, () => {
 
   test('down to min, then at min: the descaled message', async () => {
     const asg = await group(0, 10, 4)
-    const r1 = await scaleNodes(api, { asg, type: 'manager', direction: 'down', by: 5, min: 3, max: 7 }, signal())
-    assert.deepEqual([r1.from, r1.to, r1.message], [4, 3, 'Changing the number of manager nodes on aws from 4 to 3'])
-    const r2 = await scaleNodes(api, { asg, type: 'manager', direction: 'down', by: 1, min: 3, max: 7 }, signal())
+    const r1 = await scaleNodes(
+      api,
+      { asg, type: 'manager', direction: 'down', by: 5, min: 3, max: 7 },
+      signal(),
+    )
+    assert.deepEqual(
+      [r1.from, r1.to, r1.message],
+      [4, 3, 'Changing the number of manager nodes on aws from 4 to 3'],
+    )
+    const r2 = await scaleNodes(
+      api,
+      { asg, type: 'manager', direction: 'down', by: 1, min: 3, max: 7 },
+      signal(),
+    )
     assert.equal(r2.changed, false)
     assert.equal(r2.message, 'manager nodes are already descaled to the minimum number of 3 nodes')
     assert.equal((await moto.describe(asg)).Instances?.length, 3)

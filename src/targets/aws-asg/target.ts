@@ -18,7 +18,14 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Instance as AwsInstance } from '@aws-sdk/client-auto-scaling'
 import { formatDuration } from '../../core/duration.js'
 import { NoChangeError, TargetError } from '../../core/errors.js'
-import type { GroupStatus, Instance, InstanceState, ScalePlan, ScaleResult, Target } from '../../core/types.js'
+import type {
+  GroupStatus,
+  Instance,
+  InstanceState,
+  ScalePlan,
+  ScaleResult,
+  Target,
+} from '../../core/types.js'
 import type { AsgApi, AutoScalingGroup } from './client.js'
 import { AsgBoundsError, AsgTimeoutError } from './errors.js'
 
@@ -74,7 +81,7 @@ export class AsgTarget implements Target {
     const from = first.DesiredCapacity ?? 0
     if (from === to) return this.step(to, plan, signal) // throws NoChangeError
     const result: ScaleResult = { from, to, added: [], removed: [] }
-    for (let n = from; n !== to; ) {
+    for (let n = from; n !== to;) {
       n += to > n ? 1 : -1
       const part = await this.step(n, plan, signal)
       result.added.push(...part.added)
@@ -153,9 +160,7 @@ export class AsgTarget implements Target {
     const all = group.Instances ?? []
     const eligible = all.filter(
       (i) =>
-        i.InstanceId &&
-        !i.ProtectedFromScaleIn &&
-        ['starting', 'ready', 'failed'].includes(instanceState(i)),
+        i.InstanceId && !i.ProtectedFromScaleIn && ['starting', 'ready', 'failed'].includes(instanceState(i)),
     )
     const rank = (i: AwsInstance): number => {
       const p = preferred.indexOf(i.InstanceId!)
@@ -176,7 +181,9 @@ export class AsgTarget implements Target {
     if (order.length < count) {
       const blocked = all
         .filter((i) => !eligible.includes(i))
-        .map((i) => `${i.InstanceId} (${i.ProtectedFromScaleIn ? 'protected from scale-in' : i.LifecycleState})`)
+        .map(
+          (i) => `${i.InstanceId} (${i.ProtectedFromScaleIn ? 'protected from scale-in' : i.LifecycleState})`,
+        )
       throw new TargetError(
         `Auto Scaling group '${this.options.name}': need to remove ${count} instances but only ${order.length} can be` +
           (blocked.length ? `; not removable: ${blocked.join(', ')}` : ''),
@@ -213,7 +220,10 @@ export class AsgTarget implements Target {
       if (Date.now() >= deadline) {
         const waiting = instances
           .filter((i) => instanceState(i) !== 'ready')
-          .map((i) => `${i.InstanceId}: ${i.LifecycleState}${i.HealthStatus === 'Unhealthy' ? ', Unhealthy' : ''}`)
+          .map(
+            (i) =>
+              `${i.InstanceId}: ${i.LifecycleState}${i.HealthStatus === 'Unhealthy' ? ', Unhealthy' : ''}`,
+          )
         throw new AsgTimeoutError(
           `Auto Scaling group '${name}': ${ready} of ${want} instances InService` +
             (still.length ? `, ${still.join(', ')} not yet terminated` : '') +

@@ -163,11 +163,15 @@ export class SwarmApi {
 
   /** Tasks of a service that Swarm wants running (older, shut-down tasks excluded). */
   async tasks(serviceId: string, signal: AbortSignal): Promise<SwarmTask[]> {
-    return this.call('list tasks', `of service ${serviceId}`, signal, (abortSignal) =>
-      this.docker.listTasks({
-        filters: { service: [serviceId], 'desired-state': ['running'] },
-        abortSignal,
-      }) as Promise<SwarmTask[]>,
+    return this.call(
+      'list tasks',
+      `of service ${serviceId}`,
+      signal,
+      (abortSignal) =>
+        this.docker.listTasks({
+          filters: { service: [serviceId], 'desired-state': ['running'] },
+          abortSignal,
+        }) as Promise<SwarmTask[]>,
     )
   }
 
@@ -193,7 +197,10 @@ export class SwarmApi {
       this.logger?.debug({ call, what, ms: Date.now() - started }, `Docker ${call} ${what}`)
       return out
     } catch (err) {
-      this.logger?.debug({ call, what, ms: Date.now() - started, err: String(err) }, `Docker ${call} ${what} failed`)
+      this.logger?.debug(
+        { call, what, ms: Date.now() - started, err: String(err) },
+        `Docker ${call} ${what} failed`,
+      )
       if ((err as { statusCode?: number }).statusCode === 404 && call.endsWith('service')) {
         throw new ServiceNotFoundError(what)
       }

@@ -14,9 +14,13 @@ import { TargetError, TideError } from '../../core/errors.js'
 
 export class ServiceNotFoundError extends TideError {
   constructor(name: string) {
-    super('E_SWARM_SERVICE_NOT_FOUND', `Swarm service '${name}' does not exist (docker service ls lists the names)`, {
-      status: 404,
-    })
+    super(
+      'E_SWARM_SERVICE_NOT_FOUND',
+      `Swarm service '${name}' does not exist (docker service ls lists the names)`,
+      {
+        status: 404,
+      },
+    )
   }
 }
 

@@ -17,7 +17,14 @@
 import { z } from 'zod'
 import { NoChangeError } from '../../core/errors.js'
 import { duration } from '../../core/schema.js'
-import type { GroupStatus, Instance, InstanceState, ScalePlan, ScaleResult, Target } from '../../core/types.js'
+import type {
+  GroupStatus,
+  Instance,
+  InstanceState,
+  ScalePlan,
+  ScaleResult,
+  Target,
+} from '../../core/types.js'
 import { replicasOf, type SwarmLogger, SwarmApi, type SwarmTask } from './client.js'
 import { SwarmTimeoutError } from './errors.js'
 

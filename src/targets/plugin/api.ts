@@ -51,7 +51,10 @@ export interface PluginContext {
  * naming the bad option: Tide reports it with the module's name and refuses to start. Do no slow
  * I/O here; do it in the target's `start()`, which may fail and be tried again.
  */
-export type PluginFactory = (options: Record<string, unknown>, context: PluginContext) => Target | Promise<Target>
+export type PluginFactory = (
+  options: Record<string, unknown>,
+  context: PluginContext,
+) => Target | Promise<Target>
 
 /** Types a factory in a JavaScript file without JSDoc: `export const createTarget = definePlugin((options, ctx) => …)`. */
 export function definePlugin(factory: PluginFactory): PluginFactory {

@@ -32,7 +32,9 @@ import type { PluginContext, PluginFactory, PluginLogger } from './api.js'
 
 export const pluginTargetSchema = z
   .object({
-    kind: z.literal('plugin').describe("A user's ES module implementing the Target interface (see docs/plugins.md)."),
+    kind: z
+      .literal('plugin')
+      .describe("A user's ES module implementing the Target interface (see docs/plugins.md)."),
     module: z
       .string()
       .min(1)
@@ -125,7 +127,11 @@ export function resolvePluginModule(module: string, configDir: string): string {
   }
 }
 
-export function createPluginTarget(group: string, config: PluginTargetConfig, deps: PluginTargetDeps): Target {
+export function createPluginTarget(
+  group: string,
+  config: PluginTargetConfig,
+  deps: PluginTargetDeps,
+): Target {
   return new PluginTarget(group, config, deps)
 }
 
@@ -168,8 +174,7 @@ class PluginTarget implements Target {
       throw new PluginLoadError(`plugin module ${module} cannot be imported: ${errorMessage(err)}`, err)
     }
     const factory = (typeof exports.createTarget === 'function' ? exports.createTarget : exports.default) as
-      | PluginFactory
-      | undefined
+      PluginFactory | undefined
     if (typeof factory !== 'function') {
       const names = Object.keys(exports).filter((k) => k !== 'default')
       throw new PluginInvalidError(
@@ -182,7 +187,10 @@ class PluginTarget implements Target {
     try {
       target = await factory({ ...options }, context)
     } catch (err) {
-      throw new PluginInvalidError(`plugin module ${module}: createTarget(options) threw: ${errorMessage(err)}`, err)
+      throw new PluginInvalidError(
+        `plugin module ${module}: createTarget(options) threw: ${errorMessage(err)}`,
+        err,
+      )
     }
     if (target === null || typeof target !== 'object') {
       throw new PluginInvalidError(
@@ -226,7 +234,7 @@ class PluginTarget implements Target {
     } catch (err) {
       if (err instanceof NoChangeError || (err as { code?: unknown })?.code === 'E_NO_CHANGE')
         throw new NoChangeError(errorMessage(err))
-      if (err instanceof TideError && err.code.startsWith('E_PLUGIN')) throw err
+      if (err instanceof PluginLoadError || err instanceof PluginInvalidError) throw err
       throw new TargetError(`${this.name}: ${what} failed: ${errorMessage(err)}`, {
         cause: err,
         code: 'E_PLUGIN_FAILED',
@@ -237,9 +245,12 @@ class PluginTarget implements Target {
   private checkStatus(answer: unknown): GroupStatus {
     const parsed = statusSchema.safeParse(answer)
     if (!parsed.success) {
-      throw new TargetError(`${this.name}: status() answered something that is not a group status: ${firstProblem(parsed.error)}`, {
-        code: 'E_PLUGIN_FAILED',
-      })
+      throw new TargetError(
+        `${this.name}: status() answered something that is not a group status: ${firstProblem(parsed.error)}`,
+        {
+          code: 'E_PLUGIN_FAILED',
+        },
+      )
     }
     this.lastDesired = parsed.data.desired
     return answer as GroupStatus

@@ -148,6 +148,24 @@ describe('DigitalOcean emulator against the official API definition', () => {
     assert.deepEqual(await res.json(), { id: 'unauthorized', message: 'Unable to authenticate you' })
   })
 
+  it('records a request that breaks the definition', async () => {
+    const before = em.violations.length
+    await fetch(`${em.url}/v2/tags/web/resources`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${em.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ resources: [{ resource_id: 12, resource_type: 'server' }] }),
+    })
+    const added = em.violations.splice(before)
+    assert.ok(
+      added.some((v) => v.includes('resource_id: expected string')),
+      added.join('\n'),
+    )
+    assert.ok(
+      added.some((v) => v.includes('"server" is not one of')),
+      added.join('\n'),
+    )
+  })
+
   it('answers 429 with ratelimit-remaining 0 once the limit is used up', async () => {
     const limited = new DigitalOceanEmulator({ rateLimit: 3 })
     await limited.start()

@@ -1,0 +1,191 @@
+/**
+ * Node scaling and rescheduling for real: a worker Auto Scaling group in moto is scaled up by
+ * `/v1/scale-nodes`, a second dockerd joins the real Swarm as that worker, Tide notices it
+ * (≥, not ==), force-updates the services labelled `com.df.reschedule=true`, and their tasks
+ * spread onto the new node while unlabelled services stay where they were.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { receiverSchema } from '../../src/alertmanager/config.js'
+import { Receiver } from '../../src/alertmanager/receiver.js'
+import { createReceiverServer } from '../../src/alertmanager/server.js'
+import type { ScaleEvent } from '../../src/core/types.js'
+import { silentLogger } from '../../src/engine/log.js'
+import { AsgApi } from '../../src/targets/aws-asg/index.js'
+import { NodeWaiter, SwarmApi } from '../../src/targets/docker-swarm/index.js'
+import { type Moto, MOTO_CREDENTIALS, requireMoto, startMoto } from '../support/moto.js'
+import {
+  acquireSwarm,
+  eventually,
+  requireSwarm,
+  startWorker,
+  type Swarm,
+  type Worker,
+} from '../support/swarm.js'
+
+const skip = requireSwarm() || requireMoto()
+
+describe('node scaling and rescheduling on a real Swarm with moto', { skip }, () => {
+  let swarm: Swarm
+  let moto: Moto
+  let api: SwarmApi
+  const workers: Worker[] = []
+
+  before(async () => {
+    swarm = await acquireSwarm()
+    moto = await startMoto()
+    api = new SwarmApi({ host: swarm.host })
+  })
+  after(async () => {
+    for (const w of workers) await w.remove().catch(() => undefined)
+    await moto?.close()
+    await swarm?.release()
+  })
+
+  test('the node waiter counts ready nodes with ≥, times out with a clear error, and a newer wait cancels an older one', async () => {
+    const waiter = new NodeWaiter(api)
+    const managers = await api.readyNodes('manager', AbortSignal.timeout(10_000))
+    assert.ok(managers >= 1)
+    // More nodes than asked for is enough (Docker Scaler waited for exact equality).
+    assert.deepEqual(await waiter.wait({ role: 'manager', atLeast: 1, interval: 100, timeout: 1000 }), {
+      outcome: 'ready',
+      ready: managers,
+    })
+    await assert.rejects(
+      waiter.wait({ role: 'worker', atLeast: 50, interval: 100, timeout: 600 }),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'E_SWARM_TIMEOUT')
+        assert.match(err.message, /^Timeout: waited [\d.]+ seconds for 50 worker nodes to activate/)
+        return true
+      },
+    )
+    const older = waiter.wait({ role: 'worker', atLeast: 50, interval: 100, timeout: 60_000 })
+    const newer = waiter.wait({ role: 'manager', atLeast: 1, interval: 100, timeout: 60_000 })
+    assert.deepEqual(await older, { outcome: 'cancelled' })
+    assert.equal((await newer).outcome, 'ready')
+    assert.equal(waiter.waiting, false)
+  })
+
+  test('scale-nodes up: the ASG grows, Tide waits for the worker to join, then reschedules labelled services onto it', async () => {
+    await moto.createGroup('swarm-workers', { min: 0, max: 3, desired: 0 })
+    const events: ScaleEvent[] = []
+    const config = receiverSchema.parse({
+      host: swarm.host,
+      nodes: {
+        region: moto.region,
+        endpoint: moto.endpoint,
+        worker: { asg: 'swarm-workers', min: 0, max: 2 },
+      },
+      reschedule: { interval: '300ms', timeout: '2m' },
+    })
+    const asg = new AsgApi({
+      region: moto.region,
+      endpoint: moto.endpoint,
+      envFile: moto.envFile(),
+    })
+    const receiver = new Receiver(config, {
+      logger: silentLogger(),
+      swarm: api,
+      asg,
+      events: (e) => events.push(e),
+    })
+    const server = createReceiverServer(receiver, { listen: '127.0.0.1:0', logger: silentLogger() })
+    const base = await server.start()
+    try {
+      // Both on the manager only, as a swarm of one node leaves them.
+      const labelled = await swarm.createService({ replicas: 4, labels: { 'com.df.reschedule': 'true' } })
+      const pinned = await swarm.createService({ replicas: 2 })
+      await eventually('6 running tasks', 90_000, async () => {
+        return (
+          (await swarm.runningTasks(labelled)).length === 4 && (await swarm.runningTasks(pinned)).length === 2
+        )
+      })
+      const pinnedNodes = new Set((await swarm.runningTasks(pinned)).map((t) => t.NodeID))
+
+      const res = await fetch(`${base}/v1/scale-nodes?by=1&type=worker`, {
+        method: 'POST',
+        // The tutorial's curl: the direction in the body's groupLabels, no JSON content type.
+        body: '{"groupLabels": {"scale": "up"}}',
+      })
+      const body = (await res.json()) as { status: string; message: string }
+      assert.equal(res.status, 200, body.message)
+      assert.equal(body.message, 'Changing the number of worker nodes on aws from 0 to 1')
+      assert.equal((await moto.describe('swarm-workers')).DesiredCapacity, 1)
+      assert.equal((await moto.describe('swarm-workers')).MinSize, 0, 'the ASG bounds are not overwritten')
+      assert.equal(receiver.waiter.waiting, true)
+
+      // The "instance" boots and joins the swarm as a worker.
+      const worker = await startWorker(swarm)
+      workers.push(worker)
+      await receiver.idle()
+
+      const done = events.find((e) => e.group === 'reschedule' && e.kind === 'applied')
+      assert.ok(
+        done,
+        `no reschedule event in ${JSON.stringify(events.map((e) => [e.kind, e.group, e.message]))}`,
+      )
+      assert.match(done.message ?? '', new RegExp(`^1 worker nodes are up, .*${labelled}.* rescheduled$`))
+      assert.ok(
+        events.some(
+          (e) =>
+            e.kind === 'progress' &&
+            e.message === 'Waiting for worker nodes to scale from 0 to 1 for rescheduling',
+        ),
+      )
+      assert.deepEqual(
+        events.filter((e) => e.group === 'aws').map((e) => [e.kind, e.trigger, e.from, e.to, e.target]),
+        [
+          ['started', 'scale_nodes', 0, 1, 'aws-asg'],
+          ['applied', 'scale_nodes', 0, 1, 'aws-asg'],
+        ],
+      )
+      // The forced update spread the labelled service over both nodes; the other one did not move.
+      await eventually('a labelled task on the new worker', 90_000, async () => {
+        const tasks = await swarm.runningTasks(labelled)
+        return tasks.length === 4 && tasks.some((t) => t.NodeID === worker.nodeId)
+      })
+      const pinnedNow = await swarm.runningTasks(pinned)
+      assert.ok(
+        pinnedNow.every((t) => pinnedNodes.has(t.NodeID)),
+        'the unlabelled service was not rescheduled',
+      )
+
+      // Down again: no wait, no rescheduling; at the minimum, the bound message.
+      const down = await fetch(`${base}/v1/scale-nodes?scale=down&type=worker`, { method: 'POST' })
+      assert.equal(
+        ((await down.json()) as { message: string }).message,
+        'Changing the number of worker nodes on aws from 1 to 0',
+      )
+      assert.equal(receiver.waiter.waiting, false)
+      const atMin = await fetch(`${base}/v1/scale-nodes?scale=down&type=worker`, { method: 'POST' })
+      assert.equal(
+        ((await atMin.json()) as { message: string }).message,
+        'worker nodes are already descaled to the minimum number of 0 nodes',
+      )
+      const badType = await fetch(`${base}/v1/scale-nodes?scale=up&type=robot`, { method: 'POST' })
+      assert.equal(badType.status, 400)
+      assert.equal(
+        ((await badType.json()) as { message: string }).message,
+        'Incorrect node type: robot, type can only be worker or manager',
+      )
+      // Bounds from the alerting service's labels (com.df.scaleWorkerNodeMax).
+      const exporter = await swarm.createService({
+        replicas: 1,
+        labels: { 'com.df.scaleWorkerNodeMax': '0' },
+      })
+      const capped = await fetch(`${base}/v1/scale-nodes?scale=up&type=worker&service=${exporter}`, {
+        method: 'POST',
+      })
+      assert.equal(
+        ((await capped.json()) as { message: string }).message,
+        'worker nodes are already scaled to the maximum number of 0 nodes',
+      )
+      assert.equal((await moto.describe('swarm-workers')).DesiredCapacity, 0)
+      assert.ok(MOTO_CREDENTIALS.accessKeyId)
+    } finally {
+      await server.close()
+      await receiver.close()
+      asg.close()
+    }
+  })
+})
