@@ -36,9 +36,19 @@ const row = (r: Result, ms?: number) =>
 for (const file of FILES) {
   const trace = await loadTrace(join(traces, file))
   const capacity = peakRate(trace) / 20
-  const model: GroupModel = { capacity, boot: 60_000, lag: 15_000, min: 1, max: 2 * peakNeed(trace, capacity) }
-  console.log(`\n### ${file}: capacity ${capacity.toFixed(4)} rps per instance, bounds ${model.min}–${model.max}\n`)
-  console.log('| policy | instance-hours | under-capacity min | over-capacity requests | actions | mean utilization | time |')
+  const model: GroupModel = {
+    capacity,
+    boot: 60_000,
+    lag: 15_000,
+    min: 1,
+    max: 2 * peakNeed(trace, capacity),
+  }
+  console.log(
+    `\n### ${file}: capacity ${capacity.toFixed(4)} rps per instance, bounds ${model.min}–${model.max}\n`,
+  )
+  console.log(
+    '| policy | instance-hours | under-capacity min | over-capacity requests | actions | mean utilization | time |',
+  )
   console.log('|---|---:|---:|---:|---:|---:|---:|')
   const runs = []
   for (const name of BASELINES) {
@@ -62,12 +72,21 @@ for (const file of FILES) {
   if (file.startsWith('nasa')) {
     // Two ordinary weekdays, readable at the minute scale.
     const window = sliceTrace(trace, '3d', '5d')
-    const zoom = run(window, model, BASELINES.map((name) => () => baseline(name, model)))
-    writeFileSync(join(here, `${stem}-days-3-5.svg`), renderPlot(zoom, { title: `${file}, days 3–5 (replayed alone)`, capacity }))
+    const zoom = run(
+      window,
+      model,
+      BASELINES.map((name) => () => baseline(name, model)),
+    )
+    writeFileSync(
+      join(here, `${stem}-days-3-5.svg`),
+      renderPlot(zoom, { title: `${file}, days 3–5 (replayed alone)`, capacity }),
+    )
   }
 
   console.log('\nSensitivity of the tide default (utilization × scale-down stabilization; interval 10 s):\n')
-  console.log('| variant | instance-hours | under-capacity min | over-capacity requests | actions | mean utilization |')
+  console.log(
+    '| variant | instance-hours | under-capacity min | over-capacity requests | actions | mean utilization |',
+  )
   console.log('|---|---:|---:|---:|---:|---:|')
   for (const kind of ['predictive', 'target'] as const) {
     for (const utilization of [0.7, 0.75, 0.8]) {

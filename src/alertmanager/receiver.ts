@@ -58,11 +58,18 @@ export interface Action {
   episode?: string
 }
 
-function describeAction(a: Action): string {
+/**
+ * The seed's `request` annotation: "Scale service up: web", "Scale nodes up on: aws, by: 1,
+ * type: worker". For nodes `by` is the step used (`step`, once resolved), else the one asked for.
+ */
+function describeAction(a: Action, step?: number): string {
   return a.kind === 'service'
     ? `Scale service ${a.direction}: ${a.service}`
-    : `Scale nodes ${a.direction} on: aws, by: ${a.by ?? 'default'}, type: ${a.role}`
+    : `Scale nodes ${a.direction} on: aws, by: ${step ?? a.by ?? 0}, type: ${a.role}`
 }
+
+/** Seed 003's `request` of the node waiter's alerts (seeds.md §3.6). */
+const WAITING = 'Waiting for nodes to scale'
 
 export class Receiver {
   readonly rescheduler: Rescheduler

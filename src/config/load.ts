@@ -190,14 +190,26 @@ export function formatPath(path: Array<string | number>): string {
 
 /** The sources a group uses: its own list, or the defaults for its target and route. */
 export function effectiveSources(group: GroupConfig): SourceConfig[] {
-  return group.sources ?? defaultSources(group.route !== undefined, group.target.kind)
+  return group.sources ?? defaultSources(group.route !== undefined, group.target)
 }
 
-/** `router` for a routed group, `process` for local processes. */
-function defaultSources(routed: boolean, targetKind: unknown): SourceConfig[] {
+/**
+ * `router` for a routed group, `process` for local processes, the Monitoring API (with the
+ * target's token and endpoint) for droplets.
+ */
+function defaultSources(routed: boolean, target: unknown): SourceConfig[] {
   const sources: SourceConfig[] = []
+  const kind = isRecord(target) ? target.kind : undefined
   if (routed) sources.push({ kind: 'router' } as SourceConfig)
-  if (targetKind === 'process') sources.push({ kind: 'process' } as SourceConfig)
+  if (kind === 'process') sources.push({ kind: 'process' } as SourceConfig)
+  if (kind === 'digitalocean' && isRecord(target)) {
+    const parsed = sourceSchema.safeParse({
+      kind: 'digitalocean',
+      token: target.token,
+      api_url: target.api_url,
+    })
+    if (parsed.success) sources.push(parsed.data)
+  }
   return sources
 }
 
@@ -311,7 +323,7 @@ function crossCheck(raw: unknown): ConfigProblem[] {
 /** The group's sources as effectiveSources() would give them, or undefined if one does not parse. */
 function parsedSources(group: Record<string, unknown>): SourceConfig[] | undefined {
   if (group.sources === undefined) {
-    return defaultSources(group.route !== undefined, isRecord(group.target) ? group.target.kind : undefined)
+    return defaultSources(group.route !== undefined, group.target)
   }
   if (!Array.isArray(group.sources)) return undefined
   const out: SourceConfig[] = []

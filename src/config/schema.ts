@@ -53,7 +53,7 @@ export const groupSchema = z
       .array(sourceSchema)
       .optional()
       .describe(
-        'Where metrics come from. Default: `router` when the group has a route, plus `process` for a process target.',
+        'Where metrics come from. Default: `router` when the group has a route, plus `process` for a process target, `digitalocean` (the Monitoring API, with the target’s token and endpoint) for a digitalocean target.',
       ),
     policies: z
       .array(policySchema)

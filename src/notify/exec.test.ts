@@ -204,10 +204,13 @@ describe('exec direction', () => {
     const log = join(dir, 'direction')
     const cmd = script('dir.sh', `echo "$TIDE_DIRECTION" >> "${log}"`)
     const { logger } = capturingLogger()
-    const notifier = createExecNotifier(execNotifierSchema.parse({ kind: 'exec', command: cmd, direction: 'up' }), {
-      logger,
-      dir,
-    })
+    const notifier = createExecNotifier(
+      execNotifierSchema.parse({ kind: 'exec', command: cmd, direction: 'up' }),
+      {
+        logger,
+        dir,
+      },
+    )
     await notifier.notify({ ...EVENT, direction: 'down', from: 3, to: 2 }, AbortSignal.timeout(10_000))
     await notifier.notify(EVENT, AbortSignal.timeout(10_000))
     assert.equal(readFileSync(log, 'utf8'), 'up\n')

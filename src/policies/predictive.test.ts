@@ -15,7 +15,9 @@ function config(extra: Record<string, unknown> = {}): PredictiveConfig {
 }
 
 function policy(extra: Record<string, unknown> = {}) {
-  return buildPolicy(policySchema.parse({ kind: 'predictive', metric: 'request_rate', per_instance: 10, ...extra }))
+  return buildPolicy(
+    policySchema.parse({ kind: 'predictive', metric: 'request_rate', per_instance: 10, ...extra }),
+  )
 }
 
 /** History sampled every 10 s from `from` to `now` by `rate(t)`. */
@@ -100,7 +102,10 @@ describe('predictive', () => {
 
   test('a rising trend is carried one lead ahead', () => {
     const ramp = (t: number) => 20 + (t - (now - DAY - 20 * MIN)) / 6_000 // +10 rps a minute
-    const f = forecast(config({ lead: '2m' }), input(now, 5, ramp(now), historyOf(ramp, now - DAY - 20 * MIN, now)))
+    const f = forecast(
+      config({ lead: '2m' }),
+      input(now, 5, ramp(now), historyOf(ramp, now - DAY - 20 * MIN, now)),
+    )
     assert.ok(!('none' in f))
     assert.ok(f.value > ramp(now) + 15, `${f.value} vs now ${ramp(now)}`)
   })
@@ -117,11 +122,15 @@ describe('predictive', () => {
           const rate = (t: number) => 50 * (1 + amplitude * Math.max(0, Math.sin((2 * Math.PI * t) / DAY)))
           const i = input(t0, current, total, historyOf(rate, t0 - 2 * DAY, t0))
           const r = policy()(i)
-          const t = decideTarget({ kind: 'target', metric: 'request_rate', per_instance: 10, tolerance: 0.1 }, i)
+          const t = decideTarget(
+            { kind: 'target', metric: 'request_rate', per_instance: 10, tolerance: 0.1 },
+            i,
+          )
           const v = vote(r, current)
           const tv = vote(t, current)
           if (tv !== undefined) assert.ok(v !== undefined && v >= tv, `${v} < target ${tv}`)
-          if (v !== undefined && v < current) assert.ok(tv !== undefined && tv <= v, 'a scale-in only follows target')
+          if (v !== undefined && v < current)
+            assert.ok(tv !== undefined && tv <= v, 'a scale-in only follows target')
         },
       ),
       { numRuns: 60 },
@@ -129,7 +138,12 @@ describe('predictive', () => {
   })
 
   test('bad config names the key', () => {
-    const bad = policySchema.safeParse({ kind: 'predictive', metric: 'request_rate', per_instance: 0, lead: 'soon' })
+    const bad = policySchema.safeParse({
+      kind: 'predictive',
+      metric: 'request_rate',
+      per_instance: 0,
+      lead: 'soon',
+    })
     assert.equal(bad.success, false)
     const paths = bad.error!.issues.map((i) => i.path.join('.'))
     assert.ok(paths.includes('per_instance') && paths.includes('lead'), paths.join(','))

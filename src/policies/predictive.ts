@@ -52,7 +52,7 @@ export const predictiveSchema = z
   .object({
     kind: z
       .literal('predictive')
-      .describe('Target tracking that also scales up ahead of a forecast from the group\'s history.'),
+      .describe("Target tracking that also scales up ahead of a forecast from the group's history."),
     name: z.string().min(1).optional().describe('Name in decisions and logs. @default "predictive[<index>]"'),
     metric: z
       .string()
@@ -149,7 +149,11 @@ export function forecast(config: PredictiveConfig, input: PolicyInput): Forecast
   return { value: Math.max(seasonal, trended), how }
 }
 
-function decidePredictive(config: PredictiveConfig, input: PolicyInput, target: TargetConfig): Recommendation {
+function decidePredictive(
+  config: PredictiveConfig,
+  input: PolicyInput,
+  target: TargetConfig,
+): Recommendation {
   const reactive = decideTarget(target, input)
   const f = forecast(config, input)
   if ('none' in f) return { ...reactive, reason: `${reactive.reason} (no forecast: ${f.none})` }

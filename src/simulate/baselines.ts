@@ -106,7 +106,8 @@ export function hpa(model: GroupModel): Controller {
       const { now, current } = obs
       const raw = replicas(obs)
       // stabilizeRecommendationWithBehaviors: up window 0 s, down window 300 s.
-      while (recommendations.length > 0 && recommendations[0]!.at <= now - stabilizationDown) recommendations.shift()
+      while (recommendations.length > 0 && recommendations[0]!.at <= now - stabilizationDown)
+        recommendations.shift()
       let down = raw
       for (const r of recommendations) down = Math.max(down, r.n)
       recommendations.push({ at: now, n: raw })

@@ -136,7 +136,8 @@ export function engineController(options: EngineControllerOptions): Controller {
         metrics[metric] = r
         // The value the daemon's store keeps (group.ts groupValue): total, else the mean.
         const values = Object.values(r.perInstance)
-        const value = r.total ?? (values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : undefined)
+        const value =
+          r.total ?? (values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : undefined)
         if (value !== undefined) history.get(metric)!.push(obs.now, value)
       }
       input.now = obs.now

@@ -32,9 +32,12 @@ export function peakNeed(trace: Trace, capacity: number): number {
 /** A built-in policy by name; BadRequestError listing the names otherwise. */
 export function baseline(name: string, model: GroupModel): Controller {
   if (!(BASELINES as readonly string[]).includes(name)) {
-    throw new BadRequestError(`--policy must be one of ${BASELINES.join(', ')}, not ${JSON.stringify(name)}`, {
-      policy: name,
-    })
+    throw new BadRequestError(
+      `--policy must be one of ${BASELINES.join(', ')}, not ${JSON.stringify(name)}`,
+      {
+        policy: name,
+      },
+    )
   }
   return BUILDERS[name as BaselineName](model)
 }
@@ -43,7 +46,11 @@ export function baseline(name: string, model: GroupModel): Controller {
  * A group from a config file, run with the daemon's policies and governor settings
  * (engine/daemon.ts groupSettings). Its own min, max and interval apply.
  */
-export function configGroup(name: string, group: GroupConfig, options: { latency?: number } = {}): Controller {
+export function configGroup(
+  name: string,
+  group: GroupConfig,
+  options: { latency?: number } = {},
+): Controller {
   const settings = groupSettings(group, 1000)
   return engineController({
     name,

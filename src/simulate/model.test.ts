@@ -18,7 +18,11 @@ function fixed(n: number, interval = 60_000): Controller {
 
 /** Sizes to the demand it sees, at every row start (with no lag it sees the row it is in). */
 function oracle(capacity: number): Controller {
-  return { name: 'oracle', interval: 60_000, evaluate: (o) => Math.max(1, Math.ceil(o.rate(0) / capacity - 1e-9)) }
+  return {
+    name: 'oracle',
+    interval: 60_000,
+    evaluate: (o) => Math.max(1, Math.ceil(o.rate(0) / capacity - 1e-9)),
+  }
 }
 
 const model = (m: Partial<GroupModel> = {}): GroupModel => ({
@@ -35,16 +39,21 @@ const rates = fc.array(fc.double({ min: 0, max: 200, noNaN: true }), { minLength
 describe('simulate: the model', () => {
   test('conservation: a fixed count is under capacity exactly the minutes demand exceeded it', () => {
     fc.assert(
-      fc.property(rates, fc.integer({ min: 0, max: 20 }), fc.double({ min: 0.5, max: 50, noNaN: true }), (r, n, capacity) => {
-        const trace = traceOf(r)
-        const { result } = simulate(trace, model({ capacity, initial: n }), fixed(n))
-        const over = r.filter((d) => d > n * capacity)
-        assert.ok(Math.abs(result.underCapacityMinutes - over.length) < 1e-9)
-        const requests = over.reduce((sum, d) => sum + (d - n * capacity) * 60, 0)
-        assert.ok(Math.abs(result.overCapacityRequests - requests) < 1e-6 * Math.max(1, requests))
-        assert.ok(Math.abs(result.instanceHours - (n * r.length) / 60) < 1e-9)
-        assert.equal(result.actions, 0)
-      }),
+      fc.property(
+        rates,
+        fc.integer({ min: 0, max: 20 }),
+        fc.double({ min: 0.5, max: 50, noNaN: true }),
+        (r, n, capacity) => {
+          const trace = traceOf(r)
+          const { result } = simulate(trace, model({ capacity, initial: n }), fixed(n))
+          const over = r.filter((d) => d > n * capacity)
+          assert.ok(Math.abs(result.underCapacityMinutes - over.length) < 1e-9)
+          const requests = over.reduce((sum, d) => sum + (d - n * capacity) * 60, 0)
+          assert.ok(Math.abs(result.overCapacityRequests - requests) < 1e-6 * Math.max(1, requests))
+          assert.ok(Math.abs(result.instanceHours - (n * r.length) / 60) < 1e-9)
+          assert.equal(result.actions, 0)
+        },
+      ),
     )
   })
 
@@ -143,7 +152,10 @@ describe('simulate: traces', () => {
   test('bad rows name the line and the value', () => {
     assert.throws(() => parseTrace('t,rps\n0,1\n60,-2\n', 'x.csv'), /x\.csv line 3: the rate .* not "-2"/)
     assert.throws(() => parseTrace('t,rps\n0,1\n0,2\n', 'x.csv'), /x\.csv line 3: times must increase/)
-    assert.throws(() => parseTrace('t,rps\n0,1\nabc,2\n', 'x.csv'), /x\.csv line 3: the time must be .* "abc"/)
+    assert.throws(
+      () => parseTrace('t,rps\n0,1\nabc,2\n', 'x.csv'),
+      /x\.csv line 3: the time must be .* "abc"/,
+    )
     assert.throws(() => parseTrace('t,rps\n0,1\n', 'x.csv'), /at least two rows/)
   })
 

@@ -91,7 +91,9 @@ export function renderPlot(runs: PlotRun[], options: PlotOptions): string {
   const plotWidth = width - LEFT - RIGHT
   const height = TOP + runs.length * (PANEL_HEIGHT + GAP) + 20
   const first = runs[0]?.timeline
-  const end = first ? first.at[first.at.length - 1]! + (first.at.length > 1 ? first.at[1]! - first.at[0]! : 60_000) : 1
+  const end = first
+    ? first.at[first.at.length - 1]! + (first.at.length > 1 ? first.at[1]! - first.at[0]! : 60_000)
+    : 1
   const count = Math.max(1, Math.min(plotWidth, first?.at.length ?? 1))
   const cols = runs.map((r) => columns(r.timeline, end, count))
   let top = 0
@@ -144,7 +146,15 @@ export function renderPlot(runs: PlotRun[], options: PlotOptions): string {
     out.push(area(c.demandMax, x, y, y0 + PANEL_HEIGHT, '#d4d4d4'))
     out.push(area(c.demandMean, x, y, y0 + PANEL_HEIGHT, '#8c8c8c'))
     out.push(line(c.capacity, x, y, '#1f6fd1', 2))
-    out.push(line(c.desired.map((d) => d * options.capacity), x, y, '#f08c00', 1.5))
+    out.push(
+      line(
+        c.desired.map((d) => d * options.capacity),
+        x,
+        y,
+        '#f08c00',
+        1.5,
+      ),
+    )
     for (let t = 0; t <= end; t += timeStep) {
       const px = LEFT + (t / end) * plotWidth
       out.push(
@@ -158,7 +168,10 @@ export function renderPlot(runs: PlotRun[], options: PlotOptions): string {
 }
 
 function niceTimeStep(end: number): number {
-  const steps = [60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000, 43_200_000, 86_400_000, 172_800_000, 604_800_000]
+  const steps = [
+    60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000, 43_200_000, 86_400_000,
+    172_800_000, 604_800_000,
+  ]
   for (const s of steps) if (end / s <= 12) return s
   return 604_800_000 * Math.ceil(end / 604_800_000 / 12)
 }
@@ -167,11 +180,23 @@ function points(values: number[], x: (i: number) => number, y: (v: number) => nu
   return values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ')
 }
 
-function area(values: number[], x: (i: number) => number, y: (v: number) => number, base: number, fill: string): string {
+function area(
+  values: number[],
+  x: (i: number) => number,
+  y: (v: number) => number,
+  base: number,
+  fill: string,
+): string {
   const last = values.length - 1
   return `<polygon fill="${fill}" stroke="none" points="${x(0).toFixed(1)},${base} ${points(values, x, y)} ${x(last).toFixed(1)},${base}"/>`
 }
 
-function line(values: number[], x: (i: number) => number, y: (v: number) => number, stroke: string, w: number): string {
+function line(
+  values: number[],
+  x: (i: number) => number,
+  y: (v: number) => number,
+  stroke: string,
+  w: number,
+): string {
   return `<polyline fill="none" stroke="${stroke}" stroke-width="${w}" stroke-linejoin="round" points="${points(values, x, y)}"/>`
 }

@@ -53,7 +53,9 @@ export function parseTrace(text: string, name = 'trace'): Trace {
       continue
     }
     if (cells[0] === '' || !Number.isFinite(t)) {
-      throw new BadRequestError(`${where}: the time must be a number of seconds, not ${JSON.stringify(cells[0])}`)
+      throw new BadRequestError(
+        `${where}: the time must be a number of seconds, not ${JSON.stringify(cells[0])}`,
+      )
     }
     if (cells[1] === '' || !Number.isFinite(r) || r < 0) {
       throw new BadRequestError(
@@ -168,7 +170,9 @@ export function sliceTrace(trace: Trace, from?: string, to?: string): Trace {
   const start = from === undefined ? 0 : parse('--from', from)
   const stop = to === undefined ? trace.end : parse('--to', to)
   if (start >= trace.end) {
-    throw new BadRequestError(`--from ${from} is at or after the end of ${trace.name} (${formatDuration(trace.end)})`)
+    throw new BadRequestError(
+      `--from ${from} is at or after the end of ${trace.name} (${formatDuration(trace.end)})`,
+    )
   }
   if (stop <= start) throw new BadRequestError(`--to ${to} must be after --from ${from ?? '0'}`)
   const first = rowAt(trace, start)

@@ -172,3 +172,32 @@ describe('plugin target: isolation and waking', () => {
     )
   })
 })
+
+describe('the example plugin (examples/plugins/local-processes.js)', () => {
+  let tide: TestDaemon
+  before(async () => {
+    tide = await startTestDaemon('examples/plugins/plugin.yaml', (raw) => {
+      const target = raw.groups.plugged!.target as Record<string, unknown> & { options: { script: string } }
+      // The test daemon writes the config to a temp dir: paths become absolute, and a plugin has no cwd.
+      delete target.cwd
+      target.module = resolve('examples/plugins/local-processes.js')
+      target.options.script = resolve('examples/app/server.js')
+    })
+  })
+  after(async () => {
+    await tide?.stop()
+  })
+
+  test('wakes from zero on a request, serves it from a real process, and scales back to zero', async () => {
+    assert.equal(tide.controller.getGroup('plugged').desired, 0)
+    const res = await get(`http://${tide.routes.plugged}/?work=0`)
+    assert.equal(res.status, 200)
+    assert.match(String(res.headers['tide-cold-start']), /^\d+ms$/)
+    const [instance] = tide.controller.getGroup('plugged').instances
+    assert.equal(instance?.state, 'ready')
+    assert.ok(instance.pid !== undefined && process.kill(instance.pid, 0))
+    const down = await tide.controller.scale('plugged', { to: 0, force: true, wait: true })
+    assert.equal(down.outcome, 'applied')
+    assert.throws(() => process.kill(instance.pid!, 0), /ESRCH/, 'the instance process is gone')
+  })
+})

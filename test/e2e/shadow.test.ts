@@ -44,10 +44,16 @@ describe('shadow mode (process target + router + API)', () => {
     })
     assert.equal(shadow!.from, 0)
     assert.equal(shadow!.to, 1)
-    assert.match(shadow!.reason, /^scale up 0 → 1: 0 is below min 1/, 'says what would have happened, and why')
+    assert.match(
+      shadow!.reason,
+      /^scale up 0 → 1: 0 is below min 1/,
+      'says what would have happened, and why',
+    )
     // Several evaluations later, still nothing started.
     await new Promise((r) => setTimeout(r, 1500))
-    const { body: group } = await api<{ shadow: boolean; desired: number; instances: unknown[] }>('/v1/groups/app')
+    const { body: group } = await api<{ shadow: boolean; desired: number; instances: unknown[] }>(
+      '/v1/groups/app',
+    )
     assert.equal(group.shadow, true)
     assert.equal(group.desired, 0, 'the target was never asked to scale')
     assert.deepEqual(group.instances, [])

@@ -23,7 +23,8 @@ const OWN_REFERENCE = /^\$\{(DIGITALOCEAN_TOKEN|TIDE_BASE_DROPLET|TIDE_SNAPSHOT)
 
 /** Escapes `${` as `$${` so Tide's `${ENV}` interpolation leaves the user's text alone (user_data scripts). */
 export function escapeInterpolation(value: unknown): unknown {
-  if (typeof value === 'string') return OWN_REFERENCE.test(value) ? value : value.replaceAll('${', () => '$${')
+  if (typeof value === 'string')
+    return OWN_REFERENCE.test(value) ? value : value.replaceAll('${', () => '$${')
   if (Array.isArray(value)) return value.map(escapeInterpolation)
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeInterpolation(v)]))

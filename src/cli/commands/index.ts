@@ -12,4 +12,9 @@ import { registerSimulate } from './simulate.js'
 
 export type RegisterCommand = (program: Command, ctx: Context, done: (code: number) => void) => void
 
-export const EXTRA_COMMANDS: RegisterCommand[] = [registerDockerScaler, registerDropletAutoscale, registerImport, registerSimulate]
+export const EXTRA_COMMANDS: RegisterCommand[] = [
+  registerDockerScaler,
+  registerDropletAutoscale,
+  registerImport,
+  registerSimulate,
+]

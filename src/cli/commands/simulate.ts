@@ -34,7 +34,8 @@ interface SimulateFlags {
 function positive(what: string) {
   return (value: string): number => {
     const n = Number(value)
-    if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`must be ${what} > 0.`)
+    if (value.trim() === '' || !Number.isFinite(n) || n <= 0)
+      throw new InvalidArgumentError(`must be ${what} > 0.`)
     return n
   }
 }
@@ -64,7 +65,9 @@ async function simulateCommand(ctx: Context, flags: SimulateFlags): Promise<numb
     throw new UsageError('--group needs --config FILE (the config file the group is in)')
   }
   if (flags.policy !== undefined && flags.config !== undefined) {
-    throw new UsageError('give either --policy NAME (a built-in policy) or --config FILE --group NAME, not both')
+    throw new UsageError(
+      'give either --policy NAME (a built-in policy) or --config FILE --group NAME, not both',
+    )
   }
   const whole = await sim.loadTrace(flags.trace)
   const trace = sim.sliceTrace(whole, flags.from, flags.to)
@@ -80,13 +83,18 @@ async function simulateCommand(ctx: Context, flags: SimulateFlags): Promise<numb
     const names = Object.keys(loaded.config.groups)
     const name = flags.group ?? (names.length === 1 ? names[0]! : undefined)
     if (name === undefined) {
-      throw new UsageError(`${flags.config} has ${names.length} groups; choose one with --group (${names.join(', ')})`)
+      throw new UsageError(
+        `${flags.config} has ${names.length} groups; choose one with --group (${names.join(', ')})`,
+      )
     }
     const group = loaded.config.groups[name]
     if (!group) {
-      throw new BadRequestError(`--group ${name}: ${flags.config} has no such group (it has ${names.join(', ')})`, {
-        group: name,
-      })
+      throw new BadRequestError(
+        `--group ${name}: ${flags.config} has no such group (it has ${names.join(', ')})`,
+        {
+          group: name,
+        },
+      )
     }
     controllers.push(() => sim.configGroup(name, group, { latency: flags.latency }))
   }
@@ -130,7 +138,14 @@ async function simulateCommand(ctx: Context, flags: SimulateFlags): Promise<numb
     ),
   )
   ctx.out('')
-  const header = ['policy', 'instance-hours', 'under-capacity min', 'over-capacity requests', 'actions', 'mean utilization']
+  const header = [
+    'policy',
+    'instance-hours',
+    'under-capacity min',
+    'over-capacity requests',
+    'actions',
+    'mean utilization',
+  ]
   const rows = report.results.map((r) => [
     r.policy,
     figure(r.instanceHours),
@@ -160,9 +175,10 @@ export const registerSimulate: RegisterCommand = (program, ctx, done) => {
     .option('--group <name>', 'the group of --config to simulate')
     .option('--compare', 'run every built-in policy (and the --config group) side by side')
     .addOption(
-      new Option('--capacity <rps>', 'requests per second one ready instance serves (default: peak ÷ 20)').argParser(
-        positive('a number of requests per second'),
-      ),
+      new Option(
+        '--capacity <rps>',
+        'requests per second one ready instance serves (default: peak ÷ 20)',
+      ).argParser(positive('a number of requests per second')),
     )
     .addOption(
       new Option('--boot <duration>', 'time from requesting an instance until it serves')

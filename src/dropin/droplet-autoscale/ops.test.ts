@@ -146,7 +146,7 @@ describe('droplet-autoscale: info', () => {
     assert.equal(body.info.snapshotImageID, snap.id)
     assert.equal(body.info.loadBalancerID, lbId)
     // Pretty-printed with one space, as the seed.
-    assert.match(renderBody(r), /^\{\n "config": \{\n  "tag": "cluster",/)
+    assert.match(renderBody(r), /^\{\n "config": \{\n {2}"tag": "cluster",/)
   })
 
   test('what cannot be found is named with the variable to check, 404', async () => {

@@ -262,7 +262,7 @@ class Invocation {
     const c = this.config
     const now = this.now()
     const instances: Instance[] = (await this.target.status(this.signal)).instances
-    const metrics = await readMetrics(this.target, c, instances, now, this.signal)
+    const metrics = await readMetrics(this.target, c.tag, instances, now, this.signal)
     const names = new Map(cluster.droplets.map((d) => [String(d.id), d.name]))
     const dropletMetrics = cluster.droplets.map((d) => seedMetrics(metrics, String(d.id), names))
     const cooldown = readCooldown(cluster.base, c.clonePrefix, c.scalingInterval, this.nowS())

@@ -163,8 +163,9 @@ describe('kubernetes emulator', { skip }, () => {
       spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 18081 }] },
     })
     await call('PATCH', scalePath, { spec: { replicas: 3 } }, 'application/merge-patch+json')
-    await waitFor('3 ready pods', 10_000, () => k8s.pods().filter(isReady).length === 3)
-    for (const pod of k8s.pods()) {
+    const live = () => k8s.pods().filter((p) => isReady(p) && !p.metadata.deletionTimestamp && p.metadata.name.startsWith('web-'))
+    await waitFor('3 ready pods', 10_000, () => live().length === 3)
+    for (const pod of live()) {
       const res = await fetch(`http://${pod.status.podIP}:18081/x`)
       assert.equal(res.headers.get('x-pod'), pod.metadata.name)
     }
@@ -184,7 +185,7 @@ describe('kubernetes emulator', { skip }, () => {
     assert.equal(slices.items[0].ports[0].port, 18081)
 
     // The oldest pod has the lowest deletion cost: the ReplicaSet must remove it, not the newest.
-    const oldest = k8s.pods().sort((a, b) => a.metadata.creationTimestamp!.localeCompare(b.metadata.creationTimestamp!))[0]!
+    const oldest = live().sort((a, b) => a.metadata.creationTimestamp!.localeCompare(b.metadata.creationTimestamp!))[0]!
     const patched = await call(
       'PATCH',
       `/api/v1/namespaces/default/pods/${oldest.metadata.name}`,
@@ -194,7 +195,7 @@ describe('kubernetes emulator', { skip }, () => {
     assert.equal(patched.status, 200)
     await call('PATCH', scalePath, { spec: { replicas: 2 } }, 'application/merge-patch+json')
     await waitFor('the steered pod to go', 10_000, () => !k8s.pods().some((p) => p.metadata.name === oldest.metadata.name))
-    assert.equal(k8s.pods().length, 2)
+    assert.equal(live().length, 2)
     assert.deepEqual(k8s.api.schemaProblems, [])
   })
 

@@ -465,6 +465,8 @@ export class ApiServer {
       (name === undefined || o.metadata.name === name) &&
       (!selector || selector(o.metadata.labels ?? {}))
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache' })
+    // Headers now, as the API server does: a client waits for them before it reads events.
+    res.flushHeaders()
     const send = (event: { type: string; object: unknown }) => {
       if (this.options.validate !== false) {
         for (const p of checkWatchEvent(event, schema)) this.schemaProblems.push(`watch ${resource} ${event.type}: ${p}`)
