@@ -32,7 +32,38 @@ export interface ReceiverDeps {
   asg?: AsgApi
   /** Where events go (a Dispatcher's `emit`); never awaited. */
   events?: (event: ScaleEvent) => void
+  /** Where alert-group cooldowns are kept; default in memory (a restart forgets them). */
+  cooldowns?: CooldownStore
+  metrics?: ReceiverMetrics
   now?: () => number
+}
+
+/**
+ * Where alert-group cooldowns live. `tide run` keeps them in its store (a restart remembers them:
+ * Alertmanager re-sends the same group at `repeat_interval`, and it must not scale twice);
+ * `tide docker-scaler` in memory unless `TIDE_STORE` names a store file.
+ */
+export interface CooldownStore {
+  /** Until when (epoch ms) `key` cools down, or undefined. */
+  cooldownUntil(key: string, now: number): number | undefined
+  /** Starts (or, with `until` ≤ now, ends) the cooldown of `key`. */
+  setCooldown(key: string, until: number, now: number): void
+}
+
+/** Cooldowns in memory, forgotten on restart. */
+export function memoryCooldowns(): CooldownStore {
+  const until = new Map<string, number>()
+  return {
+    cooldownUntil(key, now) {
+      const t = until.get(key)
+      return t !== undefined && t > now ? t : undefined
+    },
+    setCooldown(key, t, now) {
+      for (const [k, v] of until) if (v <= now) until.delete(k)
+      if (t > now) until.set(key, t)
+      else until.delete(key)
+    },
+  }
 }
 
 /** One answer: Docker Scaler's `{status, message}` plus the HTTP status. */
@@ -74,7 +105,9 @@ const WAITING = 'Waiting for nodes to scale'
 export class Receiver {
   readonly rescheduler: Rescheduler
   readonly waiter: NodeWaiter
-  private readonly cooldowns = new Map<string, number>()
+  private readonly cooldowns: CooldownStore
+  /** Alert-group actions running now: a duplicate arriving meanwhile (an HA pair of Alertmanagers) waits for none and does nothing. */
+  private readonly running = new Set<string>()
   private readonly abort = new AbortController()
   private readonly background = new Set<Promise<void>>()
   private readonly now: () => number
@@ -84,6 +117,7 @@ export class Receiver {
     private readonly deps: ReceiverDeps,
   ) {
     this.now = deps.now ?? Date.now
+    this.cooldowns = deps.cooldowns ?? memoryCooldowns()
     this.rescheduler = new Rescheduler(deps.swarm, config.reschedule.label)
     this.waiter = new NodeWaiter(deps.swarm, this.now)
   }
@@ -199,19 +233,34 @@ export class Receiver {
       ? `${action.episode}|${action.kind}|${action.service ?? ''}|${action.role ?? ''}|${action.direction}`
       : undefined
     const now = this.now()
-    for (const [k, until] of this.cooldowns) if (until <= now) this.cooldowns.delete(k)
-    if (key && this.cooldowns.has(key)) {
-      const left = Math.ceil((this.cooldowns.get(key)! - now) / 1000)
-      const message = `${describeAction(action)}: this alert group already scaled it; ignored for another ${left}s (cooldown)`
+    const operation = action.kind === 'service' ? 'scale_service' : 'scale_nodes'
+    const until = key ? this.cooldowns.cooldownUntil(key, now) : undefined
+    if (key && (until !== undefined || this.running.has(key))) {
+      const message =
+        until !== undefined
+          ? `${describeAction(action)}: this alert group already scaled it; ignored for another ${Math.ceil((until - now) / 1000)}s (cooldown)`
+          : `${describeAction(action)}: this alert group is being acted on already; ignored`
       this.deps.logger.info({ action }, message)
+      this.deps.metrics?.operation(operation, 'ignored')
       return { status: 200, ok: true, message }
     }
-    const outcome =
-      action.kind === 'service'
-        ? await this.scaleService(action, signal)
-        : await this.scaleNodes(action, signal)
-    if (key && outcome.ok) this.cooldowns.set(key, now + this.config.cooldown)
-    return outcome
+    if (key) this.running.add(key)
+    try {
+      const outcome =
+        action.kind === 'service'
+          ? await this.scaleService(action, signal)
+          : await this.scaleNodes(action, signal)
+      // Only a success starts the cooldown: Alertmanager retries a failure (5xx), and that retry must act.
+      if (key && outcome.ok) this.cooldowns.setCooldown(key, now + this.config.cooldown, this.now())
+      return outcome
+    } finally {
+      if (key) this.running.delete(key)
+    }
+  }
+
+  /** Counts a request that never became an operation (a resolved notification, an unreadable request). */
+  count(operation: Trigger, result: 'resolved' | 'bad_request'): void {
+    this.deps.metrics?.operation(operation, result)
   }
 
   /** Scales a service (seeds.md §3.3). Failures become an Outcome with the error's status, and an event. */
@@ -287,18 +336,21 @@ export class Receiver {
   async scaleNodes(action: Action, signal: AbortSignal): Promise<Outcome> {
     const nodes = this.config.nodes
     const role = action.role!
-    const request = describeAction(action)
+    const settings = nodes?.[role]
     const started = this.now()
     const base = {
       group: 'aws',
       trigger: 'scale_nodes' as const,
       direction: action.direction,
-      reason: request,
+      // Until the step is resolved (from a label, say), the one asked for or the default.
+      reason: describeAction(
+        action,
+        action.by ?? (action.direction === 'up' ? settings?.up_by : settings?.down_by),
+      ),
       target: 'aws-asg',
     }
     if (!nodes || !this.deps.asg)
       throw new NotFoundError('route', '/v1/scale-nodes (no node backend is configured)')
-    const settings = nodes[role]
     if (!settings) {
       return this.failed(
         new TideError('E_BAD_REQUEST', `${role} nodes are not configured (receiver.nodes.${role}.asg)`, {
@@ -330,6 +382,7 @@ export class Receiver {
         keys: settings.labels,
         defaults: settings,
       })
+      base.reason = describeAction(action, r.by)
       const result = await scaleNodes(
         this.deps.asg,
         {
@@ -421,14 +474,26 @@ export class Receiver {
 
   // ─── Internals ────────────────────────────────────────────────────────────
 
+  /**
+   * Waits in the background for `to` ready nodes of `role`, then reschedules every labelled
+   * service. Its events are seed 003's alerts (seeds.md §3.6), in order:
+   *
+   *   scale_nodes        reschedule  "Wait to reschedule"          pending  "Waiting for worker nodes to scale from 0 to 1 for rescheduling"
+   *   reschedule_service reschedule  "Waiting for nodes to scale"  pending  "Waited 60 seconds for a total of 1 worker nodes to come online"  (each check)
+   *   reschedule_service reschedule  <status>                      success  "1 worker nodes are up, web rescheduled" | "Rescheduling is canceled by another rescheduler"
+   *   reschedule_service reschedule  "Waiting for nodes to scale"  error    the timeout or the failed rescheduling
+   */
   private waitAndReschedule(role: 'manager' | 'worker', from: number, to: number): void {
     const { interval, timeout } = this.config.reschedule
-    const base = { ...this.rescheduleEvent(`Wait to reschedule`), from, to }
     this.emit({
-      ...base,
+      ...this.rescheduleEvent('Wait to reschedule'),
+      trigger: 'scale_nodes',
+      from,
+      to,
       kind: 'progress',
       message: `Waiting for ${role} nodes to scale from ${from} to ${to} for rescheduling`,
     })
+    const base = { ...this.rescheduleEvent(WAITING), from, to }
     const started = this.now()
     const work = (async () => {
       try {
@@ -438,30 +503,28 @@ export class Receiver {
             atLeast: to,
             interval,
             timeout,
-            onTick: (ready, waited) =>
+            onTick: (_ready, waited) =>
               this.emit({
                 ...base,
                 kind: 'progress',
-                reason: 'Waiting for nodes to scale',
-                message: `Waited ${Math.round(waited / 1000)} seconds for a total of ${to} ${role} nodes to come online (${ready} ready)`,
+                message: `Waited ${Math.round(waited / 1000)} seconds for a total of ${to} ${role} nodes to come online`,
               }),
           },
           this.abort.signal,
         )
         if (result.outcome === 'cancelled') {
-          this.emit({
-            ...base,
-            kind: 'unchanged',
-            message: 'Rescheduling is canceled by another rescheduler',
-          })
+          const status = 'Rescheduling is canceled by another rescheduler'
+          // A success alert, as the original: the newer wait carries on.
+          this.emit({ ...base, kind: 'unchanged', reason: status, message: status })
           return
         }
         const all = await this.rescheduler.all(this.abort.signal)
         const message = `${result.ready} ${role} nodes are up, ${all.message}`
+        const durationMs = this.now() - started
         if (all.failed.length > 0) {
-          this.emit({ ...base, kind: 'failed', message, durationMs: this.now() - started })
+          this.emit({ ...base, kind: 'failed', message, durationMs })
         } else {
-          this.emit({ ...base, kind: 'applied', message, durationMs: this.now() - started })
+          this.emit({ ...base, kind: 'applied', reason: message, message, durationMs })
         }
         this.deps.logger.info({ role, ready: result.ready }, message)
       } catch (err) {

@@ -67,7 +67,7 @@ groups:
     assert.equal(byPath.get('api.listen')!.value, 'nope')
     assert.match(byPath.get('groups.web.interval')!.message, /duration/)
     assert.equal(byPath.get('groups.web.colour')!.message, 'unknown key')
-    assert.match(byPath.get('groups.web.target.kind')!.message, /must be one of: process/)
+    assert.match(byPath.get('groups.web.target.kind')!.message, /must be one of: .*\bprocess\b/)
     assert.equal(byPath.get('groups.web.target.kind')!.value, 'proces')
     assert.equal(byPath.get('groups.web.policies[0].per_instance')!.value, -2)
     assert.ok(got.length >= 5, `all problems listed: ${JSON.stringify(got)}`)

@@ -80,6 +80,12 @@ const MIGRATIONS: string[] = [
      value REAL NOT NULL
    );
    CREATE INDEX metric_history_group_at ON metric_history (group_name, metric, at);`,
+  // The Alertmanager receiver's cooldowns: one alert group (groupKey + startsAt) acts once per
+  // cooldown, also across a restart (Alertmanager re-sends the same group at repeat_interval).
+  `CREATE TABLE receiver_cooldowns (
+     key TEXT PRIMARY KEY,
+     until INTEGER NOT NULL
+   );`,
 ]
 
 interface DecisionRow {
@@ -297,6 +303,30 @@ export class Store {
 
   pruneMetrics(before: number): void {
     this.db.prepare('DELETE FROM metric_history WHERE at < ?').run(before)
+  }
+
+  // ─── receiver cooldowns ─────────────────────────────────────────────────────
+
+  /** Until when (epoch ms) the receiver's action `key` is cooling down, or undefined when it is not. */
+  cooldownUntil(key: string, now: number): number | undefined {
+    const row = this.db
+      .prepare('SELECT until FROM receiver_cooldowns WHERE key = ? AND until > ?')
+      .get(key, now) as { until: number } | undefined
+    return row?.until
+  }
+
+  /** Starts a cooldown for `key` (or clears it with `until` ≤ now), forgetting the ones that ended. */
+  setCooldown(key: string, until: number, now: number): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM receiver_cooldowns WHERE until <= ?').run(now)
+      if (until > now) {
+        this.db
+          .prepare('INSERT INTO receiver_cooldowns (key, until) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET until = excluded.until')
+          .run(key, until)
+      } else {
+        this.db.prepare('DELETE FROM receiver_cooldowns WHERE key = ?').run(key)
+      }
+    })()
   }
 
   close(): void {

@@ -177,7 +177,9 @@ describe('the example plugin (examples/plugins/local-processes.js)', () => {
   let tide: TestDaemon
   before(async () => {
     tide = await startTestDaemon('examples/plugins/plugin.yaml', (raw) => {
-      const target = raw.groups.plugged!.target as Record<string, unknown> & { options: { script: string } }
+      const target = raw.groups.plugged!.target as unknown as Record<string, unknown> & {
+        options: { script: string }
+      }
       // The test daemon writes the config to a temp dir: paths become absolute, and a plugin has no cwd.
       delete target.cwd
       target.module = resolve('examples/plugins/local-processes.js')
