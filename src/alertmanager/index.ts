@@ -7,11 +7,14 @@ import type { Logger } from '../engine/log.js'
 import { createNotifier, Dispatcher } from '../notify/index.js'
 import { AsgApi } from '../targets/aws-asg/index.js'
 import { SwarmApi } from '../targets/docker-swarm/client.js'
+import type { Registry } from 'prom-client'
 import type { ReceiverConfig } from './config.js'
-import { Receiver } from './receiver.js'
+import { receiverMetrics } from './metrics.js'
+import { type CooldownStore, Receiver } from './receiver.js'
 
 export { type ReceiverConfig, type ReceiverInput, receiverSchema } from './config.js'
-export { type Action, type Outcome, Receiver } from './receiver.js'
+export { type Action, type CooldownStore, memoryCooldowns, type Outcome, Receiver } from './receiver.js'
+export { receiverMetrics, type ReceiverMetrics } from './metrics.js'
 export { apiRoutes, receiverRoutes } from './routes.js'
 export { createReceiverServer } from './server.js'
 
@@ -22,11 +25,18 @@ export interface ReceiverHandle {
   close(): Promise<void>
 }
 
-/** Builds the receiver with its Docker and AWS clients and its notifiers. */
-export function createReceiver(
-  config: ReceiverConfig,
-  deps: { logger: Logger; dir: string; counters?: ConstructorParameters<typeof Dispatcher>[2] },
-): ReceiverHandle {
+export interface CreateReceiverDeps {
+  logger: Logger
+  /** The config file's directory, for relative paths. */
+  dir: string
+  /** Where the receiver's metrics go (the daemon's `/metrics` registry); none without. */
+  registry?: Registry
+  /** Where alert-group cooldowns are kept (the daemon's store); in memory without. */
+  cooldowns?: CooldownStore
+}
+
+/** Builds the receiver with its Docker and AWS clients, its notifiers and its metrics. */
+export function createReceiver(config: ReceiverConfig, deps: CreateReceiverDeps): ReceiverHandle {
   const logger = deps.logger.child({ component: 'receiver' })
   const swarm = new SwarmApi({ host: config.host, callTimeout: config.call_timeout, logger })
   const asg = config.nodes
@@ -38,6 +48,10 @@ export function createReceiver(
         logger,
       })
     : undefined
+  let receiver: Receiver | undefined
+  const metrics = deps.registry
+    ? receiverMetrics(deps.registry, () => receiver?.waiter.waiting ?? false)
+    : undefined
   const dispatcher = new Dispatcher(
     config.notify.map((n) => ({
       notifier: createNotifier(n, { logger, dir: deps.dir }),
@@ -45,13 +59,15 @@ export function createReceiver(
       timeout: n.timeout,
     })),
     logger,
-    deps.counters,
+    metrics ? { delivered: (kind, result) => metrics.notification(kind, result) } : {},
   )
-  const receiver = new Receiver(config, {
+  receiver = new Receiver(config, {
     logger,
     swarm,
     asg,
     events: dispatcher.size > 0 ? (e) => dispatcher.emit(e) : undefined,
+    ...(deps.cooldowns ? { cooldowns: deps.cooldowns } : {}),
+    ...(metrics ? { metrics } : {}),
   })
   return {
     receiver,

@@ -20,6 +20,7 @@ import { type AsgApi, scaleNodes } from '../targets/aws-asg/index.js'
 import { replicasOf, type SwarmApi } from '../targets/docker-swarm/client.js'
 import { NodeWaiter, Rescheduler } from '../targets/docker-swarm/reschedule.js'
 import type { ReceiverConfig } from './config.js'
+import type { ReceiverMetrics } from './metrics.js'
 import { episodeStart, param, paramSource, type Webhook } from './payload.js'
 import { type Direction, parseBy, parseDirection, plan, resolve, serviceMessage } from './step.js'
 
@@ -306,6 +307,7 @@ export class Receiver {
       if (atBound) {
         const notify = atBound === 'max' ? settings.notify_at_max : settings.notify_at_min
         if (notify) this.emit({ ...base, kind: 'unchanged', message, target: 'docker-swarm' })
+        this.deps.metrics?.operation('scale_service', 'unchanged')
       } else {
         this.emit({ ...base, kind: 'started', message, target: 'docker-swarm' })
         this.emit({
@@ -315,6 +317,7 @@ export class Receiver {
           durationMs: this.now() - started,
           target: 'docker-swarm',
         })
+        this.deps.metrics?.operation('scale_service', 'applied', this.now() - started)
       }
       this.deps.logger.info({ service: name, from, to }, message)
       return { status: 200, ok: true, message }
@@ -400,6 +403,7 @@ export class Receiver {
       if (!result.changed) {
         const notify = action.direction === 'up' ? settings.notify_at_max : settings.notify_at_min
         if (notify) this.emit({ ...base, kind: 'unchanged', from, to, message: result.message })
+        this.deps.metrics?.operation('scale_nodes', 'unchanged')
       } else {
         this.emit({ ...base, kind: 'started', from, to, message: result.message })
         this.emit({
@@ -410,6 +414,7 @@ export class Receiver {
           message: result.message,
           durationMs: this.now() - started,
         })
+        this.deps.metrics?.operation('scale_nodes', 'applied', this.now() - started)
       }
       this.deps.logger.info({ role, from, to }, result.message)
       // As the original: wait when nodes were added, or restart a wait already running with the new count.
@@ -423,12 +428,14 @@ export class Receiver {
   /** `/v1/reschedule-services`. */
   async rescheduleAll(signal: AbortSignal): Promise<Outcome> {
     const base = this.rescheduleEvent('Rescheduling all labeled services')
+    const started = this.now()
     try {
       const result = await this.rescheduler.all(signal)
       if (result.failed.length > 0) {
         return this.failed(new TideError('E_TARGET', result.message, { status: 502 }), base)
       }
       this.emit({ ...base, kind: 'applied', message: result.message })
+      this.deps.metrics?.operation('reschedule_service', 'applied', this.now() - started)
       return { status: 200, ok: true, message: result.message }
     } catch (err) {
       return this.failed(err, base)
@@ -438,9 +445,11 @@ export class Receiver {
   /** `/v1/reschedule-service?service=`. */
   async rescheduleOne(service: string, signal: AbortSignal): Promise<Outcome> {
     const base = this.rescheduleEvent(`Rescheduling service: ${service}`)
+    const started = this.now()
     try {
       const message = await this.rescheduler.one(service, signal)
       this.emit({ ...base, kind: 'applied', message })
+      this.deps.metrics?.operation('reschedule_service', 'applied', this.now() - started)
       return { status: 200, ok: true, message }
     } catch (err) {
       return this.failed(err, base)
@@ -449,15 +458,19 @@ export class Receiver {
 
   /** A request that could not be read: the seed's `bad_request` alert, and the error's answer. */
   badRequest(err: unknown, trigger: Trigger = 'scale_service'): Outcome {
-    return this.failed(err, {
-      group: 'bad_request',
-      trigger,
-      from: 0,
-      to: 0,
-      direction: 'up',
-      reason: 'Incorrect request',
-      target: 'docker-swarm',
-    })
+    return this.failed(
+      err,
+      {
+        group: 'bad_request',
+        trigger,
+        from: 0,
+        to: 0,
+        direction: 'up',
+        reason: 'Incorrect request',
+        target: 'docker-swarm',
+      },
+      'bad_request',
+    )
   }
 
   /** Stops a node wait in progress and waits for background work to settle. */
@@ -516,6 +529,7 @@ export class Receiver {
           const status = 'Rescheduling is canceled by another rescheduler'
           // A success alert, as the original: the newer wait carries on.
           this.emit({ ...base, kind: 'unchanged', reason: status, message: status })
+          this.deps.metrics?.operation('reschedule_service', 'unchanged')
           return
         }
         const all = await this.rescheduler.all(this.abort.signal)
@@ -526,6 +540,7 @@ export class Receiver {
         } else {
           this.emit({ ...base, kind: 'applied', reason: message, message, durationMs })
         }
+        this.deps.metrics?.operation('reschedule_service', all.failed.length > 0 ? 'failed' : 'applied', durationMs)
         this.deps.logger.info({ role, ready: result.ready }, message)
       } catch (err) {
         if (this.abort.signal.aborted) return
@@ -534,6 +549,7 @@ export class Receiver {
           `waiting for ${role} nodes failed: ${errorMessage(err)}`,
         )
         this.emit({ ...base, kind: 'failed', message: errorMessage(err), durationMs: this.now() - started })
+        this.deps.metrics?.operation('reschedule_service', 'failed', this.now() - started)
       }
     })()
     this.background.add(work)
@@ -552,11 +568,16 @@ export class Receiver {
     }
   }
 
-  private failed(err: unknown, event: Omit<ScaleEvent, 'kind' | 'at' | 'decision'>): Outcome {
+  private failed(
+    err: unknown,
+    event: Omit<ScaleEvent, 'kind' | 'at' | 'decision'>,
+    result: 'failed' | 'bad_request' = 'failed',
+  ): Outcome {
     const message = errorMessage(err)
     const status = err instanceof TideError ? err.status : 500
     const code = err instanceof TideError ? err.code : 'E_INTERNAL'
     this.emit({ ...event, kind: 'failed', message })
+    this.deps.metrics?.operation(event.trigger as Trigger, result, event.durationMs)
     if (status >= 500) this.deps.logger.error({ err }, `${event.reason}: ${message}`)
     else this.deps.logger.warn({ status }, `${event.reason}: ${message}`)
     return { status, ok: false, message, code }

@@ -105,6 +105,8 @@ export function receiverRoutes(receiver: Receiver): ReceiverRoute[] {
             )
           }
           if (payload.status === 'resolved') {
+            const type = payload.commonLabels.type ?? payload.groupLabels.type ?? 'service'
+            receiver.count(type === 'service' ? 'scale_service' : 'scale_nodes', 'resolved')
             return reply({ status: 200, ok: true, message: 'resolved alerts never scale; nothing done' })
           }
           actions = receiver.alertActions(url.searchParams, payload)
@@ -136,6 +138,7 @@ export function receiverRoutes(receiver: Receiver): ReceiverRoute[] {
         try {
           payload = await readPayload(req)
           if (payload.status === 'resolved') {
+            receiver.count('scale_service', 'resolved')
             return reply({ status: 200, ok: true, message: 'resolved alerts never scale; nothing done' })
           }
           action = receiver.serviceAction(url.searchParams, payload)
@@ -185,6 +188,7 @@ export function receiverRoutes(receiver: Receiver): ReceiverRoute[] {
         try {
           const payload = await readPayload(req)
           if (payload.status === 'resolved') {
+            receiver.count('scale_nodes', 'resolved')
             return reply({ status: 200, ok: true, message: 'resolved alerts never scale; nothing done' })
           }
           action = receiver.nodeAction(url.searchParams, payload)

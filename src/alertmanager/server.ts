@@ -1,7 +1,8 @@
 /**
  * A server for the receiver's routes alone (`tide docker-scaler`): no groups, no engine. The
  * same chain as the API: match route (404 / 405) → credentials → handler → reply, any error →
- * status + `{"status":"NOK","message":…,"code":…}`.
+ * status + `{"status":"NOK","message":…,"code":…}`. `GET /metrics` serves the receiver's
+ * metrics (src/alertmanager/metrics.ts) when a registry is given.
  *
  * Without credentials it refuses cross-site browser requests (Sec-Fetch-Site, Origin), so a web
  * page cannot post to it; it still answers anyone else who can reach it, as Docker Scaler did,
@@ -9,6 +10,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Registry } from 'prom-client'
 import { ForbiddenError } from '../api/auth.js'
 import { asTideError, errorHeaders, MethodNotAllowedError, send } from '../api/http.js'
 import { TideError } from '../core/errors.js'
@@ -40,7 +42,12 @@ function crossSite(req: import('node:http').IncomingMessage): string | undefined
 
 export function createReceiverServer(
   receiver: Receiver,
-  options: { listen: string; logger: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'> },
+  options: {
+    listen: string
+    logger: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>
+    /** Served at `GET /metrics` (Prometheus text) when given. */
+    registry?: Registry
+  },
 ): ReceiverServer {
   const { host, port } = splitHostPort(options.listen)
   const routes = receiverRoutes(receiver)
@@ -53,6 +60,11 @@ export function createReceiverServer(
       const url = new URL(`http://receiver.invalid${(req.url ?? '/').startsWith('/') ? req.url : '/'}`)
       const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname
       try {
+        if (path === '/metrics' && options.registry && (req.method === 'GET' || req.method === 'HEAD')) {
+          const registry = options.registry
+          send(res, { text: await registry.metrics(), contentType: registry.contentType })
+          return
+        }
         const candidates = routes.filter((r) => r.path === path)
         if (candidates.length === 0) {
           throw new TideError('E_NOT_FOUND', `there is no route ${JSON.stringify(url.pathname)}`, {

@@ -150,7 +150,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
     const engine = new Engine(runners, telemetry)
     await engine.start()
-    receiver = config.receiver ? createReceiver(config.receiver, { logger, dir }) : undefined
+    // The receiver counts in the daemon's /metrics and keeps alert-group cooldowns in the store.
+    receiver = config.receiver
+      ? createReceiver(config.receiver, { logger, dir, registry: telemetry.registry, cooldowns: store })
+      : undefined
     const api = createApiServer(engine, {
       listen: options.listen ?? config.api.listen,
       token: config.api.token ?? process.env.TIDE_TOKEN,

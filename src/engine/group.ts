@@ -529,7 +529,10 @@ export class GroupRunner {
       this.lastShadow = { to: decision.to, at: now }
       const record = this.record(decision, trigger, 'shadow', now)
       // Logged like an applied decision, so the log shows what shadow mode would have done.
-      this.log.info({ group: this.name, trigger, shadow: true }, `shadow (target untouched): would ${decision.reason}`)
+      this.log.info(
+        { group: this.name, trigger, shadow: true },
+        `shadow (target untouched): would ${decision.reason}`,
+      )
       this.emit(record, 'shadow')
       return record
     }

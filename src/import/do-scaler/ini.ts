@@ -3,9 +3,10 @@
  * `ConfigParser(interpolation=ExtendedInterpolation())` with its defaults.
  *
  * - `[section]` headers; `key = value` or `key: value`; keys are lower-cased (optionxform).
- * - Full-line comments start with `#` or `;`. Python keeps inline comments in the value; so many
- *   hand-written files (and the annotated examples) put `; …` after values that this reader
- *   strips a `;` or `#` that follows whitespace, and says so in docs/migrate/do-scaler.md.
+ * - Full-line comments start with `#` or `;`. Python keeps an inline comment in the value
+ *   (and do-scaler then crashed on `int("120 ; seconds")`); hand-written files and the annotated
+ *   examples have them, so this reader ends a value at a `;` or `#` that follows whitespace
+ *   (docs/migrate/do-scaler.md says so).
  * - An indented line continues the previous value (joined with a newline).
  * - `[DEFAULT]` values show through in every section.
  * - `${key}` (same section or DEFAULT), `${section:key}`, and `$$` for a literal `$`,

@@ -109,7 +109,11 @@ export class KubeClient {
   }
 
   /** A merge patch of one pod's annotations. */
-  annotatePod(pod: string, annotations: Record<string, string | null>, signal: AbortSignal): Promise<unknown> {
+  annotatePod(
+    pod: string,
+    annotations: Record<string, string | null>,
+    signal: AbortSignal,
+  ): Promise<unknown> {
     const { namespace } = this.workload
     return this.call('patch', 'pods', signal, (options) =>
       this.core.patchNamespacedPod(
@@ -227,7 +231,8 @@ function apiMessage(err: unknown): string {
       } catch {
         return body.slice(0, 200) || `HTTP ${err.code}`
       }
-    } else if (body && typeof body === 'object' && 'message' in body) return String((body as { message: unknown }).message)
+    } else if (body && typeof body === 'object' && 'message' in body)
+      return String((body as { message: unknown }).message)
     return `HTTP ${err.code}`
   }
   return errorMessage(err)
@@ -236,11 +241,16 @@ function apiMessage(err: unknown): string {
 /** A failure to reach the server (refused, reset, DNS), worth another try; not a client-side config error. */
 function isNetworkError(err: unknown): boolean {
   const e = err as { name?: string; code?: string; type?: string } | undefined
-  return e?.name === 'FetchError' || e?.type === 'system' || /^E(CONN|TIMEDOUT|PIPE|AI_AGAIN|HOSTUNREACH|NETUNREACH)/.test(e?.code ?? '')
+  return (
+    e?.name === 'FetchError' ||
+    e?.type === 'system' ||
+    /^E(CONN|TIMEDOUT|PIPE|AI_AGAIN|HOSTUNREACH|NETUNREACH)/.test(e?.code ?? '')
+  )
 }
 
 function retryDelay(err: unknown, attempt: number): number {
-  const headers = err instanceof ApiException ? (err.headers as Record<string, string> | undefined) : undefined
+  const headers =
+    err instanceof ApiException ? (err.headers as Record<string, string> | undefined) : undefined
   const after = Number(headers?.['retry-after'] ?? headers?.['Retry-After'])
   if (Number.isFinite(after) && after > 0) return Math.min(after * 1000, 30_000)
   return Math.min(200 * 2 ** (attempt - 1), 5_000)
@@ -263,7 +273,10 @@ function withSignal(signal: AbortSignal) {
 }
 
 /** Adds a Content-Type header to per-call options (client-node 1.x sends json-patch by default). */
-function withContentType(options: ReturnType<typeof withSignal>, type: string): ReturnType<typeof withSignal> {
+function withContentType(
+  options: ReturnType<typeof withSignal>,
+  type: string,
+): ReturnType<typeof withSignal> {
   return {
     ...options,
     middleware: [

@@ -73,7 +73,9 @@ export function loadCredentials(
       const cluster = config.clusters[0]
       if (cluster && env !== process.env) {
         const scheme = ['80', '8080', '8001'].includes(env.KUBERNETES_SERVICE_PORT ?? '') ? 'http' : 'https'
-        const host = env.KUBERNETES_SERVICE_HOST.includes(':') ? `[${env.KUBERNETES_SERVICE_HOST}]` : env.KUBERNETES_SERVICE_HOST
+        const host = env.KUBERNETES_SERVICE_HOST.includes(':')
+          ? `[${env.KUBERNETES_SERVICE_HOST}]`
+          : env.KUBERNETES_SERVICE_HOST
         ;(cluster as { server: string }).server = `${scheme}://${host}:${env.KUBERNETES_SERVICE_PORT ?? 443}`
       }
     } else {
@@ -84,8 +86,12 @@ export function loadCredentials(
     }
   } catch (err) {
     if (err instanceof KubernetesError) throw err
-    const where = settings.kubeconfig ? `target.kubeconfig (${JSON.stringify(settings.kubeconfig)})` : 'the kubeconfig'
-    throw new KubernetesError('E_K8S_CREDENTIALS', `cannot load ${where}: ${errorMessage(err)}`, { cause: err })
+    const where = settings.kubeconfig
+      ? `target.kubeconfig (${JSON.stringify(settings.kubeconfig)})`
+      : 'the kubeconfig'
+    throw new KubernetesError('E_K8S_CREDENTIALS', `cannot load ${where}: ${errorMessage(err)}`, {
+      cause: err,
+    })
   }
   if (settings.context !== undefined) {
     if (!config.getContextObject(settings.context)) {

@@ -33,7 +33,11 @@ export class KubernetesError extends TideError {
   /** The HTTP status the Kubernetes API answered, when it answered. */
   readonly apiStatus?: number
 
-  constructor(code: KubernetesErrorCode, message: string, options: { cause?: unknown; apiStatus?: number } = {}) {
+  constructor(
+    code: KubernetesErrorCode,
+    message: string,
+    options: { cause?: unknown; apiStatus?: number } = {},
+  ) {
     super(code, message, { status: STATUS[code], cause: options.cause })
     this.apiStatus = options.apiStatus
   }

@@ -51,11 +51,15 @@ const workloadSchema = z
     }
     return { kind, name: m[2]! }
   })
-  .describe('The workload whose replicas Tide sets: `deployment/<name>` or `statefulset/<name>` (as kubectl writes it).')
+  .describe(
+    'The workload whose replicas Tide sets: `deployment/<name>` or `statefulset/<name>` (as kubectl writes it).',
+  )
 
 export const kubernetesTargetSchema = z
   .object({
-    kind: z.literal('kubernetes').describe('A Kubernetes Deployment or StatefulSet, scaled through its scale subresource.'),
+    kind: z
+      .literal('kubernetes')
+      .describe('A Kubernetes Deployment or StatefulSet, scaled through its scale subresource.'),
     workload: workloadSchema,
     namespace: z
       .string()
@@ -71,9 +75,16 @@ export const kubernetesTargetSchema = z
       .describe(
         'A kubeconfig file. Default: KUBECONFIG, then ~/.kube/config, then the in-cluster service account (Tide running in a pod).',
       ),
-    context: z.string().min(1).optional().describe("The kubeconfig context to use. Default: the file's current context."),
+    context: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("The kubeconfig context to use. Default: the file's current context."),
     port: z
-      .union([z.number().int().min(1).max(65535), z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a port name')])
+      .union([
+        z.number().int().min(1).max(65535),
+        z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a port name'),
+      ])
       .optional()
       .describe(
         "The pods' port Tide's router sends requests to: a number, or a container port's name. Default: the first container port the pod declares.",
@@ -97,19 +108,23 @@ export const kubernetesTargetSchema = z
       .boolean()
       .default(true)
       .describe(
-        "Deployments: before a scale-down, mark the pods Tide chose to remove with a low `controller.kubernetes.io/pod-deletion-cost`, so the ReplicaSet removes those (the ones Tide drained) rather than others. Needs `patch` on pods.",
+        'Deployments: before a scale-down, mark the pods Tide chose to remove with a low `controller.kubernetes.io/pod-deletion-cost`, so the ReplicaSet removes those (the ones Tide drained) rather than others. Needs `patch` on pods.',
       ),
   })
   .strict()
   .superRefine((c, ctx) => {
     if (c.readiness === 'endpointslices' && !c.service) {
-      ctx.addIssue({ code: 'custom', path: ['service'], message: 'is required with readiness: endpointslices' })
+      ctx.addIssue({
+        code: 'custom',
+        path: ['service'],
+        message: 'is required with readiness: endpointslices',
+      })
     }
     if (c.readiness === 'pods' && c.service) {
       ctx.addIssue({
         code: 'custom',
         path: ['service'],
-        message: 'is only used with readiness: endpointslices (pods are found by the workload\'s selector)',
+        message: "is only used with readiness: endpointslices (pods are found by the workload's selector)",
       })
     }
   })

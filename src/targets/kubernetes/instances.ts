@@ -22,14 +22,18 @@ type Slice = any
  */
 export function podPort(pod: Pod, port: number | string | undefined): number | undefined {
   if (typeof port === 'number') return port
-  const containers: Array<{ ports?: Array<{ name?: string; containerPort: number }> }> = pod?.spec?.containers ?? []
+  const containers: Array<{ ports?: Array<{ name?: string; containerPort: number }> }> =
+    pod?.spec?.containers ?? []
   for (const c of containers) {
     for (const p of c.ports ?? []) if (port === undefined || p.name === port) return p.containerPort
   }
   return undefined
 }
 
-function condition(pod: Pod, type: string): { status?: string; lastTransitionTime?: string; reason?: string; message?: string } | undefined {
+function condition(
+  pod: Pod,
+  type: string,
+): { status?: string; lastTransitionTime?: string; reason?: string; message?: string } | undefined {
   return (pod?.status?.conditions ?? []).find((c: { type: string }) => c.type === type)
 }
 
@@ -46,7 +50,8 @@ function waitingDetail(pod: Pod): string {
     if (waiting?.reason) return `${phase}: ${waiting.reason}${waiting.message ? ` (${waiting.message})` : ''}`
   }
   const scheduled = condition(pod, 'PodScheduled')
-  if (scheduled?.status === 'False') return `${phase}: not scheduled${scheduled.reason ? ` (${scheduled.reason}${scheduled.message ? `: ${scheduled.message}` : ''})` : ''}`
+  if (scheduled?.status === 'False')
+    return `${phase}: not scheduled${scheduled.reason ? ` (${scheduled.reason}${scheduled.message ? `: ${scheduled.message}` : ''})` : ''}`
   if (!pod?.status?.podIP) return `${phase}: no pod IP yet`
   return `${phase}: readiness probe not passing yet`
 }
@@ -56,7 +61,8 @@ export function podInstance(pod: Pod, port: number | string | undefined): Instan
   const createdAt = time(pod.metadata?.creationTimestamp)
   const ip: string | undefined = pod.status?.podIP
   const resolved = podPort(pod, port)
-  const address = ip && resolved !== undefined ? `${ip.includes(':') ? `[${ip}]` : ip}:${resolved}` : undefined
+  const address =
+    ip && resolved !== undefined ? `${ip.includes(':') ? `[${ip}]` : ip}:${resolved}` : undefined
   const ready = condition(pod, 'Ready')
   let state: InstanceState
   let detail: string
@@ -102,7 +108,8 @@ export function sliceInstances(slices: Slice[], port: number | string | undefine
       const ip: string | undefined = ep.addresses?.[0]
       const id: string = ep.targetRef?.name ?? ip ?? '?'
       const c = ep.conditions ?? {}
-      const address = ip && chosen !== undefined ? `${ip.includes(':') ? `[${ip}]` : ip}:${chosen}` : undefined
+      const address =
+        ip && chosen !== undefined ? `${ip.includes(':') ? `[${ip}]` : ip}:${chosen}` : undefined
       // `ready` absent means unknown; Kubernetes says to treat it as ready.
       const ready = c.ready !== false && !c.terminating
       const state: InstanceState = c.terminating ? 'stopping' : ready && address ? 'ready' : 'starting'

@@ -160,7 +160,10 @@ export class KubernetesTarget implements Target {
   private instances(): Instance[] {
     const items = this.reflector?.items() ?? []
     const { port, readiness } = this.settings
-    const all = readiness === 'endpointslices' ? sliceInstances(items, port) : items.map((pod) => podInstance(pod, port))
+    const all =
+      readiness === 'endpointslices'
+        ? sliceInstances(items, port)
+        : items.map((pod) => podInstance(pod, port))
     return byCreation(all)
   }
 
@@ -225,7 +228,12 @@ export class KubernetesTarget implements Target {
    * Picks the pods to go, steers the ReplicaSet towards them, and drains them in the router
    * before Kubernetes is told: their requests in flight finish before any SIGTERM is sent.
    */
-  private async prepareScaleDown(to: number, before: Instance[], plan: ScalePlan, signal: AbortSignal): Promise<string[]> {
+  private async prepareScaleDown(
+    to: number,
+    before: Instance[],
+    plan: ScalePlan,
+    signal: AbortSignal,
+  ): Promise<string[]> {
     const { workload, settings } = this
     const live = before.filter((i) => i.state !== 'stopping')
     const victims =
@@ -299,17 +307,23 @@ export class KubernetesTarget implements Target {
         if (i.state === 'ready' && !known.has(i.id)) {
           known.add(i.id)
           added.push(i.id)
-          plan.progress?.(`${i.id} ready after ${formatDuration(performance.now() - started)} on ${i.address}`)
+          plan.progress?.(
+            `${i.id} ready after ${formatDuration(performance.now() - started)} on ${i.address}`,
+          )
         }
       }
       if (instances.filter((i) => i.state === 'ready').length >= to) return finish(added)
       if (performance.now() - started >= this.settings.ready_timeout) {
-        const waiting = instances.filter((i) => i.state !== 'ready').map((i) => `${i.id}: ${i.detail ?? i.state}`)
+        const waiting = instances
+          .filter((i) => i.state !== 'ready')
+          .map((i) => `${i.id}: ${i.detail ?? i.state}`)
         return fail(
           new KubernetesError(
             'E_K8S_NOT_READY',
             `${describeWorkload(this.workload!)}: ${instances.filter((i) => i.state === 'ready').length} of ${to} pods ready after ${formatDuration(this.settings.ready_timeout)}` +
-              (waiting.length ? `; not ready: ${waiting.join('; ')}` : '; no pods were created (check the workload and its events: kubectl describe)'),
+              (waiting.length
+                ? `; not ready: ${waiting.join('; ')}`
+                : '; no pods were created (check the workload and its events: kubectl describe)'),
           ),
         )
       }
@@ -321,20 +335,28 @@ export class KubernetesTarget implements Target {
     const started = performance.now()
     const gone = () => {
       const now = new Map(this.instances().map((i) => [i.id, i]))
-      return before.filter((i) => i.state !== 'stopping' && (now.get(i.id)?.state ?? 'stopping') === 'stopping').map((i) => i.id)
+      return before
+        .filter((i) => i.state !== 'stopping' && (now.get(i.id)?.state ?? 'stopping') === 'stopping')
+        .map((i) => i.id)
     }
     return this.until(signal, (finish) => {
       const live = this.instances().filter((i) => i.state !== 'stopping').length
       if (live <= to) return finish(gone())
       if (performance.now() - started >= this.settings.ready_timeout) {
-        this.logger.warn({ group: this.group }, `${live} pods still live ${formatDuration(this.settings.ready_timeout)} after scaling to ${to}`)
+        this.logger.warn(
+          { group: this.group },
+          `${live} pods still live ${formatDuration(this.settings.ready_timeout)} after scaling to ${to}`,
+        )
         return finish(gone())
       }
     })
   }
 
   /** Runs `check` now, at every change and every 250ms until it finishes or fails; aborting rejects. */
-  private until<T>(signal: AbortSignal, check: (finish: (v: T) => void, fail: (e: unknown) => void) => void): Promise<T> {
+  private until<T>(
+    signal: AbortSignal,
+    check: (finish: (v: T) => void, fail: (e: unknown) => void) => void,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let settled = false
       const end = () => {
@@ -344,10 +366,14 @@ export class KubernetesTarget implements Target {
         signal.removeEventListener('abort', onAbort)
       }
       const finish = (v: T) => {
-        if (!settled) (end(), resolve(v))
+        if (settled) return
+        end()
+        resolve(v)
       }
       const fail = (e: unknown) => {
-        if (!settled) (end(), reject(e))
+        if (settled) return
+        end()
+        reject(e)
       }
       const wake = () => {
         if (this.closed) return fail(new KubernetesClosedError(this.group))
@@ -366,10 +392,17 @@ export class KubernetesTarget implements Target {
    * out of one report removes them from the router; the next report adds them back as fresh backends.
    */
   private giveBack(survivors: string[]): void {
-    const live = new Set(this.instances().filter((i) => i.state === 'ready').map((i) => i.id))
+    const live = new Set(
+      this.instances()
+        .filter((i) => i.state === 'ready')
+        .map((i) => i.id),
+    )
     const back = survivors.filter((id) => live.has(id))
     if (back.length === 0) return
-    this.logger.info({ group: this.group, pods: back }, `Kubernetes kept ${back.join(', ')}; back in rotation`)
+    this.logger.info(
+      { group: this.group, pods: back },
+      `Kubernetes kept ${back.join(', ')}; back in rotation`,
+    )
     for (const id of back) this.hidden.add(id)
     this.notify()
     this.hidden.clear()

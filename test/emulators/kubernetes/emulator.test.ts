@@ -10,7 +10,11 @@ import { waitFor } from '../../support/daemon.js'
 import { isReady, type KubernetesEmulator, startKubernetesEmulator } from './index.js'
 import { check, checkResponse, specsAvailable } from './openapi.js'
 
-const skip = requireComponent(specsAvailable(), 'the Kubernetes API definitions', 'no ../shared/apis/kubernetes-*.json')
+const skip = requireComponent(
+  specsAvailable(),
+  'the Kubernetes API definitions',
+  'no ../shared/apis/kubernetes-*.json',
+)
 
 type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -41,11 +45,26 @@ describe('kubernetes emulator', { skip }, () => {
       status: { phase: 'Running', bogus: true },
     })
     assert.ok(problems)
-    assert.ok(problems.some((p) => p.includes('creationTimestamp: not an RFC 3339 time')), problems.join('\n'))
-    assert.ok(problems.some((p) => p.includes('labels.a: not a string')), problems.join('\n'))
-    assert.ok(problems.some((p) => p.includes('containers[0].name: required')), problems.join('\n'))
-    assert.ok(problems.some((p) => p.includes('status.bogus: not a property')), problems.join('\n'))
-    assert.deepEqual(check({ paths: {}, components: { schemas: {} } }, { type: 'integer', format: 'int32' }, 3), [])
+    assert.ok(
+      problems.some((p) => p.includes('creationTimestamp: not an RFC 3339 time')),
+      problems.join('\n'),
+    )
+    assert.ok(
+      problems.some((p) => p.includes('labels.a: not a string')),
+      problems.join('\n'),
+    )
+    assert.ok(
+      problems.some((p) => p.includes('containers[0].name: required')),
+      problems.join('\n'),
+    )
+    assert.ok(
+      problems.some((p) => p.includes('status.bogus: not a property')),
+      problems.join('\n'),
+    )
+    assert.deepEqual(
+      check({ paths: {}, components: { schemas: {} } }, { type: 'integer', format: 'int32' }, 3),
+      [],
+    )
   })
 
   test('discovery lists the groups and resources Tide uses', async () => {
@@ -58,7 +77,8 @@ describe('kubernetes emulator', { skip }, () => {
     )
     const apps = await call('GET', '/apis/apps/v1')
     const names = apps.body.resources.map((r: Json) => r.name)
-    for (const n of ['deployments', 'deployments/scale', 'statefulsets', 'statefulsets/scale']) assert.ok(names.includes(n), n)
+    for (const n of ['deployments', 'deployments/scale', 'statefulsets', 'statefulsets/scale'])
+      assert.ok(names.includes(n), n)
     const core = await call('GET', '/api/v1/')
     assert.deepEqual(
       core.body.resources.map((r: Json) => r.name),
@@ -75,7 +95,10 @@ describe('kubernetes emulator', { skip }, () => {
       spec: {
         replicas: 0,
         selector: { matchLabels: { app: 'web' } },
-        template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', ports: [{ containerPort: 18081 }] }] } },
+        template: {
+          metadata: { labels: { app: 'web' } },
+          spec: { containers: [{ name: 'app', ports: [{ containerPort: 18081 }] }] },
+        },
       },
     })
     const scale = await call('GET', scalePath)
@@ -107,7 +130,12 @@ describe('kubernetes emulator', { skip }, () => {
     const deployment = await call('GET', '/apis/apps/v1/namespaces/default/deployments/web')
     assert.equal(deployment.body.spec.replicas, 0)
 
-    const negative = await call('PATCH', scalePath, { spec: { replicas: -1 } }, 'application/merge-patch+json')
+    const negative = await call(
+      'PATCH',
+      scalePath,
+      { spec: { replicas: -1 } },
+      'application/merge-patch+json',
+    )
     assert.equal(negative.status, 422)
     assert.equal(negative.body.reason, 'Invalid')
     assert.equal((await call('PATCH', scalePath, { spec: { replicas: 1 } }, 'text/plain')).status, 415)
@@ -124,9 +152,12 @@ describe('kubernetes emulator', { skip }, () => {
     const rv = list.body.metadata.resourceVersion
     const events: Json[] = []
     const controller = new AbortController()
-    const res = await fetch(`${k8s.url}/apis/apps/v1/namespaces/default/deployments?watch=true&resourceVersion=${rv}`, {
-      signal: controller.signal,
-    })
+    const res = await fetch(
+      `${k8s.url}/apis/apps/v1/namespaces/default/deployments?watch=true&resourceVersion=${rv}`,
+      {
+        signal: controller.signal,
+      },
+    )
     const reading = (async () => {
       const decoder = new TextDecoder()
       let buffer = ''
@@ -140,14 +171,21 @@ describe('kubernetes emulator', { skip }, () => {
       }
     })().catch(() => {})
     await call('PATCH', scalePath, { spec: { replicas: 1 } }, 'application/merge-patch+json')
-    await waitFor('a MODIFIED event', 5000, () => events.some((e) => e.type === 'MODIFIED' && e.object.spec.replicas === 1))
+    await waitFor('a MODIFIED event', 5000, () =>
+      events.some((e) => e.type === 'MODIFIED' && e.object.spec.replicas === 1),
+    )
     assert.ok(Number(events.at(-1)!.object.metadata.resourceVersion) > Number(rv))
     controller.abort()
     await reading
 
     k8s.store.compact()
-    const old = await fetch(`${k8s.url}/apis/apps/v1/watch/namespaces/default/deployments?resourceVersion=${rv}`)
-    const lines = (await old.text()).trim().split('\n').map((l) => JSON.parse(l) as Json)
+    const old = await fetch(
+      `${k8s.url}/apis/apps/v1/watch/namespaces/default/deployments?resourceVersion=${rv}`,
+    )
+    const lines = (await old.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Json)
     assert.equal(lines.length, 1)
     assert.equal(lines[0]!.type, 'ERROR')
     assert.equal(lines[0]!.object.code, 410)
@@ -163,7 +201,10 @@ describe('kubernetes emulator', { skip }, () => {
       spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 18081 }] },
     })
     await call('PATCH', scalePath, { spec: { replicas: 3 } }, 'application/merge-patch+json')
-    const live = () => k8s.pods().filter((p) => isReady(p) && !p.metadata.deletionTimestamp && p.metadata.name.startsWith('web-'))
+    const live = () =>
+      k8s
+        .pods()
+        .filter((p) => isReady(p) && !p.metadata.deletionTimestamp && p.metadata.name.startsWith('web-'))
     await waitFor('3 ready pods', 10_000, () => live().length === 3)
     for (const pod of live()) {
       const res = await fetch(`http://${pod.status.podIP}:18081/x`)
@@ -179,13 +220,20 @@ describe('kubernetes emulator', { skip }, () => {
       const e = (await call('GET', '/api/v1/namespaces/default/endpoints/web')).body
       return e.subsets?.[0]?.addresses?.length === 3
     })
-    const slices = (await call('GET', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io/service-name%3Dweb')).body
+    const slices = (
+      await call(
+        'GET',
+        '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io/service-name%3Dweb',
+      )
+    ).body
     assert.equal(slices.items.length, 1)
     assert.equal(slices.items[0].endpoints.filter((e: Json) => e.conditions.ready).length, 3)
     assert.equal(slices.items[0].ports[0].port, 18081)
 
     // The oldest pod has the lowest deletion cost: the ReplicaSet must remove it, not the newest.
-    const oldest = live().sort((a, b) => a.metadata.creationTimestamp!.localeCompare(b.metadata.creationTimestamp!))[0]!
+    const oldest = live().sort((a, b) =>
+      a.metadata.creationTimestamp!.localeCompare(b.metadata.creationTimestamp!),
+    )[0]!
     const patched = await call(
       'PATCH',
       `/api/v1/namespaces/default/pods/${oldest.metadata.name}`,
@@ -194,25 +242,41 @@ describe('kubernetes emulator', { skip }, () => {
     )
     assert.equal(patched.status, 200)
     await call('PATCH', scalePath, { spec: { replicas: 2 } }, 'application/merge-patch+json')
-    await waitFor('the steered pod to go', 10_000, () => !k8s.pods().some((p) => p.metadata.name === oldest.metadata.name))
+    await waitFor(
+      'the steered pod to go',
+      10_000,
+      () => !k8s.pods().some((p) => p.metadata.name === oldest.metadata.name),
+    )
     assert.equal(live().length, 2)
     assert.deepEqual(k8s.api.schemaProblems, [])
   })
 
   test('StatefulSet with OrderedReady creates ordinals in order and removes the highest first', async () => {
     await k8s.createStatefulSet('db', { replicas: 2, port: 18082 })
-    await waitFor('db-0 and db-1 ready', 10_000, () => k8s.pods().filter((p) => p.metadata.name.startsWith('db-') && isReady(p)).length === 2)
+    await waitFor(
+      'db-0 and db-1 ready',
+      10_000,
+      () => k8s.pods().filter((p) => p.metadata.name.startsWith('db-') && isReady(p)).length === 2,
+    )
     const pods = k8s.pods().filter((p) => p.metadata.name.startsWith('db-'))
-    const [zero, one] = [pods.find((p) => p.metadata.name === 'db-0')!, pods.find((p) => p.metadata.name === 'db-1')!]
+    const [zero, one] = [
+      pods.find((p) => p.metadata.name === 'db-0')!,
+      pods.find((p) => p.metadata.name === 'db-1')!,
+    ]
     assert.ok(zero.metadata.creationTimestamp! <= one.metadata.creationTimestamp!)
     const ready0 = zero.status.conditions.find((c: Json) => c.type === 'Ready').lastTransitionTime
     assert.ok(ready0 <= one.metadata.creationTimestamp!, 'db-1 is created only once db-0 is ready')
-    await call('PATCH', '/apis/apps/v1/namespaces/default/statefulsets/db/scale', { spec: { replicas: 1 } }, 'application/merge-patch+json')
+    await call(
+      'PATCH',
+      '/apis/apps/v1/namespaces/default/statefulsets/db/scale',
+      { spec: { replicas: 1 } },
+      'application/merge-patch+json',
+    )
     await waitFor('db-1 to go', 10_000, () => !k8s.pods().some((p) => p.metadata.name === 'db-1'))
     assert.ok(k8s.pods().some((p) => p.metadata.name === 'db-0'))
   })
 
-  test('RBAC: a call outside the rules is 403 with the API server\'s message; a token is required when set', async () => {
+  test("RBAC: a call outside the rules is 403 with the API server's message; a token is required when set", async () => {
     const locked = await startKubernetesEmulator({
       kubelet: false,
       token: 'abc',
@@ -231,7 +295,10 @@ describe('kubernetes emulator', { skip }, () => {
       assert.equal(res.status, 403)
       const body = (await res.json()) as Json
       assert.equal(body.reason, 'Forbidden')
-      assert.match(body.message, /cannot update resource "deployments\/scale" in API group "apps" in the namespace "default"/)
+      assert.match(
+        body.message,
+        /cannot update resource "deployments\/scale" in API group "apps" in the namespace "default"/,
+      )
       assert.deepEqual(
         locked.api.requests.map((r) => `${r.verb} ${r.resource} ${r.code}`),
         ['get deployments/scale 200', 'update deployments/scale 403'], // the 401 never reaches authorization

@@ -54,7 +54,15 @@ export interface KubernetesEmulator {
   kubelet?: Kubelet
   createDeployment(name: string, options?: WorkloadOptions): Promise<Obj>
   createStatefulSet(name: string, options?: WorkloadOptions): Promise<Obj>
-  createService(name: string, options: { namespace?: string; selector: Record<string, string>; port?: number; targetPort?: number | string }): Promise<Obj>
+  createService(
+    name: string,
+    options: {
+      namespace?: string
+      selector: Record<string, string>
+      port?: number
+      targetPort?: number | string
+    },
+  ): Promise<Obj>
   /** Pods of a namespace (default `default`), optionally only ready ones. */
   pods(namespace?: string): Obj[]
   /** Writes a kubeconfig for this server (with the token, when one is required) and returns its path. */
@@ -73,8 +81,13 @@ export async function startKubernetesEmulator(options: EmulatorOptions = {}): Pr
     const container: Record<string, unknown> = {
       name: 'app',
       image: 'example/app:1',
-      ports: [{ containerPort: o.port ?? 8080, ...(o.portName ? { name: o.portName } : {}), protocol: 'TCP' }],
-      readinessProbe: { httpGet: { path: o.readinessPath ?? '/healthz', port: o.port ?? 8080 }, periodSeconds: 1 },
+      ports: [
+        { containerPort: o.port ?? 8080, ...(o.portName ? { name: o.portName } : {}), protocol: 'TCP' },
+      ],
+      readinessProbe: {
+        httpGet: { path: o.readinessPath ?? '/healthz', port: o.port ?? 8080 },
+        periodSeconds: 1,
+      },
     }
     if (o.command) container.command = o.command
     if (o.env) container.env = Object.entries(o.env).map(([n, value]) => ({ name: n, value }))
@@ -110,9 +123,16 @@ export async function startKubernetesEmulator(options: EmulatorOptions = {}): Pr
         apiVersion: 'v1',
         kind: 'Service',
         metadata: { name, namespace: o.namespace ?? 'default' },
-        spec: { selector: o.selector, ports: [{ name: 'http', port: o.port ?? 80, targetPort: o.targetPort ?? 8080, protocol: 'TCP' }] },
+        spec: {
+          selector: o.selector,
+          ports: [{ name: 'http', port: o.port ?? 80, targetPort: o.targetPort ?? 8080, protocol: 'TCP' }],
+        },
       }
-      return store.create('services', { ...body, spec: { ...body.spec, type: 'ClusterIP' }, status: { loadBalancer: {} } })
+      return store.create('services', {
+        ...body,
+        spec: { ...body.spec, type: 'ClusterIP' },
+        status: { loadBalancer: {} },
+      })
     },
     pods(namespace = 'default') {
       return store.list('pods', namespace)
@@ -126,7 +146,16 @@ export async function startKubernetesEmulator(options: EmulatorOptions = {}): Pr
         // client-node 1.x refuses plain http unless TLS verification is off (there is no TLS to verify).
         clusters: [{ name: 'emulator', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
         users: [{ name: 'tide', user: options.token ? { token: options.token } : {} }],
-        contexts: [{ name: context, context: { cluster: 'emulator', user: 'tide', ...(o.namespace ? { namespace: o.namespace } : {}) } }],
+        contexts: [
+          {
+            name: context,
+            context: {
+              cluster: 'emulator',
+              user: 'tide',
+              ...(o.namespace ? { namespace: o.namespace } : {}),
+            },
+          },
+        ],
         'current-context': context,
       }
       writeFileSync(path, JSON.stringify(config, null, 2))
@@ -140,7 +169,13 @@ export async function startKubernetesEmulator(options: EmulatorOptions = {}): Pr
 }
 
 function withDefaults(object: Obj): Obj {
-  object.status = { replicas: 0, readyReplicas: 0, availableReplicas: 0, updatedReplicas: 0, observedGeneration: 0 }
+  object.status = {
+    replicas: 0,
+    readyReplicas: 0,
+    availableReplicas: 0,
+    updatedReplicas: 0,
+    observedGeneration: 0,
+  }
   if (object.kind === 'StatefulSet') object.status.currentReplicas = 0
   return object
 }

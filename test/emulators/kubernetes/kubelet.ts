@@ -162,7 +162,9 @@ export class Kubelet {
         if (!parallel && !(isActive(pod) && isReady(pod))) break
         continue
       }
-      this.createPod(s, `${s.metadata.name}-${i}`, { 'statefulset.kubernetes.io/pod-name': `${s.metadata.name}-${i}` })
+      this.createPod(s, `${s.metadata.name}-${i}`, {
+        'statefulset.kubernetes.io/pod-name': `${s.metadata.name}-${i}`,
+      })
       if (!parallel) break
     }
     const extra = [...byOrdinal.entries()].filter(([i]) => i >= want).sort(([a], [b]) => b - a)
@@ -192,7 +194,13 @@ export class Kubelet {
         namespace: owner.metadata.namespace,
         labels: { ...template.metadata?.labels, ...extraLabels },
         ownerReferences: [
-          { apiVersion: 'apps/v1', kind: owner.kind, name: owner.metadata.name, uid: owner.metadata.uid!, controller: true },
+          {
+            apiVersion: 'apps/v1',
+            kind: owner.kind,
+            name: owner.metadata.name,
+            uid: owner.metadata.uid!,
+            controller: true,
+          },
         ],
       },
       spec: { terminationGracePeriodSeconds: 30, ...template.spec },
@@ -212,7 +220,11 @@ export class Kubelet {
     this.store.update('pods', pod)
   }
 
-  private setStatus(resource: 'deployments' | 'statefulsets', object: Obj, status: Record<string, unknown>): void {
+  private setStatus(
+    resource: 'deployments' | 'statefulsets',
+    object: Obj,
+    status: Record<string, unknown>,
+  ): void {
     if (JSON.stringify(object.status) === JSON.stringify(status)) return
     this.store.update(resource, { ...object, status })
   }
@@ -224,11 +236,13 @@ export class Kubelet {
     const pods = this.store
       .list('pods', namespace, selectorOf({ matchLabels: selector }))
       .filter((p) => p.status?.podIP)
-    const ports = (svc.spec.ports ?? []).map((sp: { name?: string; port: number; targetPort?: number | string; protocol?: string }) => ({
-      ...(sp.name ? { name: sp.name } : {}),
-      port: resolvePort(sp.targetPort ?? sp.port, pods[0]) ?? sp.port,
-      protocol: sp.protocol ?? 'TCP',
-    }))
+    const ports = (svc.spec.ports ?? []).map(
+      (sp: { name?: string; port: number; targetPort?: number | string; protocol?: string }) => ({
+        ...(sp.name ? { name: sp.name } : {}),
+        port: resolvePort(sp.targetPort ?? sp.port, pods[0]) ?? sp.port,
+        protocol: sp.protocol ?? 'TCP',
+      }),
+    )
     const address = (p: Obj) => ({
       ip: p.status.podIP,
       nodeName: p.spec.nodeName,
@@ -259,7 +273,9 @@ export class Kubelet {
           'kubernetes.io/service-name': name,
           'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io',
         },
-        ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name, uid: svc.metadata.uid!, controller: true }],
+        ownerReferences: [
+          { apiVersion: 'v1', kind: 'Service', name, uid: svc.metadata.uid!, controller: true },
+        ],
       },
       addressType: 'IPv4',
       endpoints: pods.map((p) => {
@@ -281,7 +297,11 @@ export class Kubelet {
     const current = this.store.get(resource, object.metadata.namespace!, object.metadata.name)
     if (!current) this.store.create(resource, object)
     else if (JSON.stringify(content(current)) !== JSON.stringify(content(object)))
-      this.store.update(resource, { ...current, ...object, metadata: { ...current.metadata, labels: object.metadata.labels } })
+      this.store.update(resource, {
+        ...current,
+        ...object,
+        metadata: { ...current.metadata, labels: object.metadata.labels },
+      })
   }
 
   // ─── kubelet ───────────────────────────────────────────────────────────────
@@ -307,7 +327,9 @@ export class Kubelet {
     run = { uid, name: pod.metadata.name, namespace: pod.metadata.namespace!, timers: [], ready: false }
     this.running.set(uid, run)
     const current = run
-    current.timers.push(setTimeout(() => void this.startContainer(current).catch(() => {}), this.options.startDelay))
+    current.timers.push(
+      setTimeout(() => void this.startContainer(current).catch(() => {}), this.options.startDelay),
+    )
   }
 
   private fresh(run: Running): Obj | undefined {
@@ -371,10 +393,18 @@ export class Kubelet {
     this.probe(run, container.readinessProbe?.httpGet?.path ?? '/')
   }
 
-  private spawnContainer(container: { command?: string[]; args?: string[]; env?: Array<{ name: string; value?: string }> }, ip: string, port: number): ChildProcess {
+  private spawnContainer(
+    container: { command?: string[]; args?: string[]; env?: Array<{ name: string; value?: string }> },
+    ip: string,
+    port: number,
+  ): ChildProcess {
     const argv = [...(container.command ?? []), ...(container.args ?? [])]
     if (argv.length === 0) throw new Error('process runtime: the container has no command')
-    const env: Record<string, string> = { ...(process.env as Record<string, string>), PORT: String(port), HOST: ip }
+    const env: Record<string, string> = {
+      ...(process.env as Record<string, string>),
+      PORT: String(port),
+      HOST: ip,
+    }
     for (const e of container.env ?? []) env[e.name] = e.value ?? ''
     return spawn(argv[0]!, argv.slice(1), { cwd: this.options.cwd, env, stdio: 'ignore' })
   }
@@ -404,7 +434,14 @@ export class Kubelet {
     const attempt = () => {
       if (this.closed || !this.fresh(run)) return
       const req = request(
-        { host: run.ip, port: run.port, path, method: 'GET', headers: { 'User-Agent': 'kube-probe/1.35' }, timeout: 1000 },
+        {
+          host: run.ip,
+          port: run.port,
+          path,
+          method: 'GET',
+          headers: { 'User-Agent': 'kube-probe/1.35' },
+          timeout: 1000,
+        },
         (res) => {
           res.resume()
           if (res.statusCode! >= 200 && res.statusCode! < 400) {
@@ -467,11 +504,17 @@ export class Kubelet {
 }
 
 function isActive(pod: Obj): boolean {
-  return !pod.metadata.deletionTimestamp && pod.status?.phase !== 'Failed' && pod.status?.phase !== 'Succeeded'
+  return (
+    !pod.metadata.deletionTimestamp && pod.status?.phase !== 'Failed' && pod.status?.phase !== 'Succeeded'
+  )
 }
 
 export function isReady(pod: Obj): boolean {
-  return pod.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True') ?? false
+  return (
+    pod.status?.conditions?.some(
+      (c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True',
+    ) ?? false
+  )
 }
 
 function readySince(pod: Obj): number {
@@ -496,7 +539,10 @@ function deletionOrder(a: Obj, b: Obj): number {
 }
 
 function templateHash(template: unknown): string {
-  return createHash('sha1').update(JSON.stringify(template ?? {})).digest('hex').slice(0, 10)
+  return createHash('sha1')
+    .update(JSON.stringify(template ?? {}))
+    .digest('hex')
+    .slice(0, 10)
 }
 
 function resolvePort(target: number | string, pod: Obj | undefined): number | undefined {

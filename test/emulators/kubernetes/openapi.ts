@@ -26,7 +26,10 @@ type Schema = {
 }
 
 interface Spec {
-  paths: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema: Schema }> }> }>>
+  paths: Record<
+    string,
+    Record<string, { responses?: Record<string, { content?: Record<string, { schema: Schema }> }> }>
+  >
   components: { schemas: Record<string, Schema> }
 }
 
@@ -66,7 +69,8 @@ export function check(spec: Spec, schema: Schema, value: unknown, path = '$'): s
     if (matching !== 1) problems.push(`${path}: matches ${matching} of the oneOf schemas, not 1`)
   }
   if (value === null || value === undefined) return problems
-  if (schema.enum && !schema.enum.includes(value)) problems.push(`${path}: ${JSON.stringify(value)} not in enum`)
+  if (schema.enum && !schema.enum.includes(value))
+    problems.push(`${path}: ${JSON.stringify(value)} not in enum`)
   switch (schema.type) {
     case 'object': {
       if (typeof value !== 'object' || Array.isArray(value)) return [...problems, `${path}: not an object`]
@@ -85,16 +89,21 @@ export function check(spec: Spec, schema: Schema, value: unknown, path = '$'): s
     }
     case 'array':
       if (!Array.isArray(value)) return [...problems, `${path}: not an array`]
-      if (schema.items) value.forEach((item, i) => problems.push(...check(spec, schema.items!, item, `${path}[${i}]`)))
+      if (schema.items)
+        value.forEach((item, i) => problems.push(...check(spec, schema.items!, item, `${path}[${i}]`)))
       break
     case 'string':
       if (typeof value !== 'string') problems.push(`${path}: not a string (${JSON.stringify(value)})`)
-      else if (schema.format === 'date-time' && !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(value))
+      else if (
+        schema.format === 'date-time' &&
+        !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(value)
+      )
         problems.push(`${path}: not an RFC 3339 time (${value})`)
       break
     case 'integer':
       if (!Number.isInteger(value)) problems.push(`${path}: not an integer (${JSON.stringify(value)})`)
-      else if (schema.format === 'int32' && Math.abs(value as number) > 2 ** 31) problems.push(`${path}: beyond int32`)
+      else if (schema.format === 'int32' && Math.abs(value as number) > 2 ** 31)
+        problems.push(`${path}: beyond int32`)
       break
     case 'number':
       if (typeof value !== 'number') problems.push(`${path}: not a number`)
@@ -118,7 +127,12 @@ function matches(template: string, path: string): boolean {
  * discovery.k8s.io) or the status (errors carry a Status, checked against meta.v1.Status).
  * A watch stream is checked line by line by `checkWatchEvent`.
  */
-export function checkResponse(method: string, path: string, status: number, body: unknown): string[] | undefined {
+export function checkResponse(
+  method: string,
+  path: string,
+  status: number,
+  body: unknown,
+): string[] | undefined {
   for (const spec of specs()) {
     if (status >= 400) {
       if (!Object.keys(spec.paths).some((t) => matches(t, path))) continue
@@ -137,16 +151,26 @@ export function checkResponse(method: string, path: string, status: number, body
 }
 
 /** Problems of one watch event: the WatchEvent envelope, then its object against `schemaName`. */
-export function checkWatchEvent(event: { type: string; object: unknown }, schemaName: string | undefined): string[] {
+export function checkWatchEvent(
+  event: { type: string; object: unknown },
+  schemaName: string | undefined,
+): string[] {
   const spec = specs()[1]!
-  const problems = check(spec, { $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent' }, event)
+  const problems = check(
+    spec,
+    { $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent' },
+    event,
+  )
   if (!['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR'].includes(event.type))
     problems.push(`$.type: ${event.type} is not a watch event type`)
   const objectSchema =
     event.type === 'ERROR' ? 'io.k8s.apimachinery.pkg.apis.meta.v1.Status' : (schemaName ?? undefined)
   if (objectSchema) {
     const owner = specs().find((s) => s.components.schemas[objectSchema])
-    if (owner) problems.push(...check(owner, { $ref: `#/components/schemas/${objectSchema}` }, event.object, '$.object'))
+    if (owner)
+      problems.push(
+        ...check(owner, { $ref: `#/components/schemas/${objectSchema}` }, event.object, '$.object'),
+      )
   }
   return problems
 }

@@ -49,7 +49,14 @@ interface ResourceInfo {
 }
 
 export const RESOURCES: Record<Resource, ResourceInfo> = {
-  pods: { group: '', version: 'v1', kind: 'Pod', singular: 'pod', schema: 'io.k8s.api.core.v1.Pod', verbs: ALL() },
+  pods: {
+    group: '',
+    version: 'v1',
+    kind: 'Pod',
+    singular: 'pod',
+    schema: 'io.k8s.api.core.v1.Pod',
+    verbs: ALL(),
+  },
   services: {
     group: '',
     version: 'v1',
@@ -163,7 +170,8 @@ export class ApiServer {
   /** Responses that did not follow the definitions. */
   readonly schemaProblems: string[] = []
   private faults: Array<Fault & { left: number }> = []
-  private readonly watches = new Set<ServerResponse>()
+  /** Open watches, each with what ends it. */
+  private readonly watches = new Map<ServerResponse, () => void>()
   rbac?: PolicyRule[]
   url = ''
 
@@ -203,8 +211,10 @@ export class ApiServer {
 
   /** Ends every open watch (as an API server restart would); clients must resume. */
   dropWatches(): void {
-    for (const res of this.watches) res.end()
-    this.watches.clear()
+    for (const [res, stop] of this.watches) {
+      stop()
+      res.end()
+    }
   }
 
   /** The next `times` requests matching `verb`/`resource` get `status`. */
@@ -231,7 +241,8 @@ export class ApiServer {
       return this.status(req, res, 404, 'NotFound', 'the server could not find the requested resource')
     }
     const route: Route = { resource, namespace, name, subresource, watchPath: watchSegment !== undefined }
-    const watch = route.watchPath || url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1'
+    const watch =
+      route.watchPath || url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1'
     const attrs = attributes(req.method ?? 'GET', route, watch)
     const record = { ...attrs, code: 0, path }
     this.requests.push(record)
@@ -253,7 +264,8 @@ export class ApiServer {
       )
     }
     const fault = this.faults.find(
-      (f) => f.left > 0 && (!f.verb || f.verb === attrs.verb) && (!f.resource || f.resource === attrs.resource),
+      (f) =>
+        f.left > 0 && (!f.verb || f.verb === attrs.verb) && (!f.resource || f.resource === attrs.resource),
     )
     if (fault) {
       fault.left--
@@ -266,11 +278,18 @@ export class ApiServer {
         503: 'ServiceUnavailable',
       }
       if (fault.status === 429) res.setHeader('Retry-After', '1')
-      return this.status(req, res, fault.status, reasons[fault.status] ?? 'Unknown', fault.message ?? 'injected fault', {
-        name,
-        group: RESOURCES[resource].group,
-        kind: resource,
-      })
+      return this.status(
+        req,
+        res,
+        fault.status,
+        reasons[fault.status] ?? 'Unknown',
+        fault.message ?? 'injected fault',
+        {
+          name,
+          group: RESOURCES[resource].group,
+          kind: resource,
+        },
+      )
     }
 
     try {
@@ -291,9 +310,11 @@ export class ApiServer {
       }
     } catch (err) {
       const details = { name, group: RESOURCES[resource].group, kind: resource }
-      if (err instanceof NotFoundError) return this.status(req, res, 404, 'NotFound', notFound(resource, name), details)
+      if (err instanceof NotFoundError)
+        return this.status(req, res, 404, 'NotFound', notFound(resource, name), details)
       if (err instanceof ConflictError) return this.status(req, res, 409, 'Conflict', err.message, details)
-      if (err instanceof AlreadyExistsError) return this.status(req, res, 409, 'AlreadyExists', err.message, details)
+      if (err instanceof AlreadyExistsError)
+        return this.status(req, res, 409, 'AlreadyExists', err.message, details)
       if (err instanceof BadRequest) return this.status(req, res, err.code, err.reason, err.message, details)
       throw err
     }
@@ -306,7 +327,8 @@ export class ApiServer {
         (rule.apiGroups.includes('*') || rule.apiGroups.includes(attrs.group)) &&
         (rule.resources.includes('*') || rule.resources.includes(attrs.resource)) &&
         (rule.verbs.includes('*') || rule.verbs.includes(attrs.verb)) &&
-        (!rule.resourceNames?.length || (attrs.name !== undefined && rule.resourceNames.includes(attrs.name))),
+        (!rule.resourceNames?.length ||
+          (attrs.name !== undefined && rule.resourceNames.includes(attrs.name))),
     )
   }
 
@@ -333,19 +355,25 @@ export class ApiServer {
       return this.status(req, res, 405, 'MethodNotAllowed', 'create needs a namespaced collection')
     const body = (await readJson(req)) as Obj
     const info = RESOURCES[route.resource]
-    if (body.kind !== undefined && body.kind !== info.kind) throw new BadRequest(400, 'BadRequest', `kind ${body.kind} does not match ${info.kind}`)
+    if (body.kind !== undefined && body.kind !== info.kind)
+      throw new BadRequest(400, 'BadRequest', `kind ${body.kind} does not match ${info.kind}`)
     body.apiVersion = apiVersion(info)
     body.kind = info.kind
     body.metadata = { ...body.metadata, namespace: route.namespace }
     if (!body.metadata.name && !body.metadata.generateName)
-      throw new BadRequest(422, 'Invalid', `${info.kind} is invalid: metadata.name: Required value: name or generateName is required`)
+      throw new BadRequest(
+        422,
+        'Invalid',
+        `${info.kind} is invalid: metadata.name: Required value: name or generateName is required`,
+      )
     const created = this.store.create(route.resource, defaults(route.resource, body))
     return this.json(req, res, 201, created)
   }
 
   private async replace(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
     const { resource, namespace, name, subresource } = route
-    if (name === undefined || namespace === undefined) return this.status(req, res, 405, 'MethodNotAllowed', 'replace needs an object')
+    if (name === undefined || namespace === undefined)
+      return this.status(req, res, 405, 'MethodNotAllowed', 'replace needs an object')
     const body = (await readJson(req)) as Obj
     const current = this.must(resource, namespace, name)
     if (subresource === 'scale') {
@@ -353,8 +381,17 @@ export class ApiServer {
       return this.json(req, res, 200, scaleOf(resource, updated))
     }
     if (body.metadata?.name !== undefined && body.metadata.name !== name)
-      throw new BadRequest(400, 'BadRequest', `the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`)
-    const object = { ...body, apiVersion: current.apiVersion, kind: current.kind, metadata: { ...body.metadata, name, namespace } }
+      throw new BadRequest(
+        400,
+        'BadRequest',
+        `the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`,
+      )
+    const object = {
+      ...body,
+      apiVersion: current.apiVersion,
+      kind: current.kind,
+      metadata: { ...body.metadata, name, namespace },
+    }
     if (subresource !== 'status') object.status = current.status
     else object.spec = current.spec
     return this.json(req, res, 200, this.store.update(resource, object, body.metadata?.resourceVersion))
@@ -362,7 +399,8 @@ export class ApiServer {
 
   private async patch(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
     const { resource, namespace, name, subresource } = route
-    if (name === undefined || namespace === undefined) return this.status(req, res, 405, 'MethodNotAllowed', 'patch needs an object')
+    if (name === undefined || namespace === undefined)
+      return this.status(req, res, 405, 'MethodNotAllowed', 'patch needs an object')
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim()
     const patchBody = await readJson(req)
     const current = this.must(resource, namespace, name)
@@ -373,14 +411,23 @@ export class ApiServer {
         throw new BadRequest(400, 'BadRequest', 'a merge patch must be a JSON object')
       patched = mergePatch(base, patchBody) as Obj
     } else if (type === 'application/json-patch+json') {
-      if (!Array.isArray(patchBody)) throw new BadRequest(400, 'BadRequest', 'a JSON patch must be an array of operations')
+      if (!Array.isArray(patchBody))
+        throw new BadRequest(400, 'BadRequest', 'a JSON patch must be an array of operations')
       patched = jsonPatch(base, patchBody)
     } else {
-      return this.status(req, res, 415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got ${JSON.stringify(type)})`)
+      return this.status(
+        req,
+        res,
+        415,
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got ${JSON.stringify(type)})`,
+      )
     }
     // A resourceVersion in the patch is a precondition, as on the real server.
     const expect =
-      patched.metadata?.resourceVersion !== base.metadata.resourceVersion ? patched.metadata?.resourceVersion : undefined
+      patched.metadata?.resourceVersion !== base.metadata.resourceVersion
+        ? patched.metadata?.resourceVersion
+        : undefined
     if (expect !== undefined && expect !== current.metadata.resourceVersion) {
       throw new ConflictError(
         `Operation cannot be fulfilled on ${resource} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
@@ -390,7 +437,8 @@ export class ApiServer {
       const updated = this.setReplicas(resource, current, patched)
       return this.json(req, res, 200, scaleOf(resource, updated))
     }
-    if (patched.metadata?.name !== name) throw new BadRequest(400, 'BadRequest', 'metadata.name cannot be changed by a patch')
+    if (patched.metadata?.name !== name)
+      throw new BadRequest(400, 'BadRequest', 'metadata.name cannot be changed by a patch')
     patched.apiVersion = current.apiVersion
     patched.kind = current.kind
     patched.metadata.namespace = namespace
@@ -401,13 +449,16 @@ export class ApiServer {
 
   private remove(req: IncomingMessage, res: ServerResponse, route: Route): void {
     const { resource, namespace, name } = route
-    if (name === undefined || namespace === undefined) return this.status(req, res, 405, 'MethodNotAllowed', 'delete needs an object')
+    if (name === undefined || namespace === undefined)
+      return this.status(req, res, 405, 'MethodNotAllowed', 'delete needs an object')
     const current = this.must(resource, namespace, name)
     if (resource === 'pods') {
       // Graceful deletion: the kubelet stops the containers, then the pod goes.
       if (!current.metadata.deletionTimestamp) {
         const grace = current.spec?.terminationGracePeriodSeconds ?? 30
-        current.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d+Z$/, 'Z')
+        current.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000)
+          .toISOString()
+          .replace(/\.\d+Z$/, 'Z')
         current.metadata.deletionGracePeriodSeconds = grace
         return this.json(req, res, 200, this.store.update('pods', current))
       }
@@ -464,12 +515,17 @@ export class ApiServer {
       (namespace === undefined || o.metadata.namespace === namespace) &&
       (name === undefined || o.metadata.name === name) &&
       (!selector || selector(o.metadata.labels ?? {}))
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache' })
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Transfer-Encoding': 'chunked',
+      'Cache-Control': 'no-cache',
+    })
     // Headers now, as the API server does: a client waits for them before it reads events.
     res.flushHeaders()
     const send = (event: { type: string; object: unknown }) => {
       if (this.options.validate !== false) {
-        for (const p of checkWatchEvent(event, schema)) this.schemaProblems.push(`watch ${resource} ${event.type}: ${p}`)
+        for (const p of checkWatchEvent(event, schema))
+          this.schemaProblems.push(`watch ${resource} ${event.type}: ${p}`)
       }
       res.write(`${JSON.stringify(event)}\n`)
     }
@@ -495,13 +551,13 @@ export class ApiServer {
       }
       for (const c of changes) if (wanted(c.object)) send({ type: c.type, object: c.object })
     } else {
-      for (const o of this.store.list(resource, namespace, selector)) if (wanted(o)) send({ type: 'ADDED', object: o })
+      for (const o of this.store.list(resource, namespace, selector))
+        if (wanted(o)) send({ type: 'ADDED', object: o })
     }
     const onChange = (c: { resource: Resource; type: string; object: Obj }) => {
       if (c.resource === resource && wanted(c.object)) send({ type: c.type, object: c.object })
     }
     this.store.on('change', onChange)
-    this.watches.add(res)
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? 0)
     const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined
     const stop = () => {
@@ -509,6 +565,7 @@ export class ApiServer {
       this.store.off('change', onChange)
       this.watches.delete(res)
     }
+    this.watches.set(res, stop)
     res.on('close', stop)
     req.on('close', stop)
   }
@@ -567,8 +624,19 @@ export class ApiServer {
     message: string,
     details?: { name?: string; group?: string; kind?: string },
   ): void {
-    const body: Record<string, unknown> = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }
-    if (details) body.details = Object.fromEntries(Object.entries(details).filter(([, v]) => v !== undefined && v !== ''))
+    const body: Record<string, unknown> = {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message,
+      reason,
+      code,
+    }
+    if (details)
+      body.details = Object.fromEntries(
+        Object.entries(details).filter(([, v]) => v !== undefined && v !== ''),
+      )
     this.json(req, res, code, body)
   }
 }
@@ -585,7 +653,13 @@ class BadRequest extends Error {
 
 function attributes(method: string, route: Route, watch: boolean): RequestAttributes {
   const verbs: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' }
-  const verb = watch ? 'watch' : method === 'GET' ? (route.name === undefined ? 'list' : 'get') : (verbs[method] ?? method.toLowerCase())
+  const verb = watch
+    ? 'watch'
+    : method === 'GET'
+      ? route.name === undefined
+        ? 'list'
+        : 'get'
+      : (verbs[method] ?? method.toLowerCase())
   return {
     verb: verb === 'delete' && route.name === undefined ? 'deletecollection' : verb,
     group: GROUP_OF[route.resource]!,
@@ -608,10 +682,30 @@ function resourceList(groupVersion: string, names: Resource[]): object {
   const resources = []
   for (const name of names) {
     const info = RESOURCES[name]
-    resources.push({ name, singularName: info.singular, namespaced: true, kind: info.kind, verbs: [...info.verbs, 'deletecollection'] })
+    resources.push({
+      name,
+      singularName: info.singular,
+      namespaced: true,
+      kind: info.kind,
+      verbs: [...info.verbs, 'deletecollection'],
+    })
     if (name === 'deployments' || name === 'statefulsets') {
-      resources.push({ name: `${name}/scale`, singularName: '', namespaced: true, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] })
-      resources.push({ name: `${name}/status`, singularName: '', namespaced: true, kind: info.kind, verbs: ['get', 'patch', 'update'] })
+      resources.push({
+        name: `${name}/scale`,
+        singularName: '',
+        namespaced: true,
+        group: 'autoscaling',
+        version: 'v1',
+        kind: 'Scale',
+        verbs: ['get', 'patch', 'update'],
+      })
+      resources.push({
+        name: `${name}/status`,
+        singularName: '',
+        namespaced: true,
+        kind: info.kind,
+        verbs: ['get', 'patch', 'update'],
+      })
     }
   }
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion, resources }
@@ -636,7 +730,13 @@ export function scaleOf(_resource: Resource, object: Obj): Obj {
 function defaults(resource: Resource, object: Obj): Obj {
   if (resource === 'deployments' || resource === 'statefulsets') {
     object.spec = { replicas: 1, ...object.spec }
-    object.status = { replicas: 0, readyReplicas: 0, availableReplicas: 0, updatedReplicas: 0, observedGeneration: 0 }
+    object.status = {
+      replicas: 0,
+      readyReplicas: 0,
+      availableReplicas: 0,
+      updatedReplicas: 0,
+      observedGeneration: 0,
+    }
     if (resource === 'statefulsets') {
       object.spec.podManagementPolicy ??= 'OrderedReady'
       object.status.currentReplicas = 0
@@ -674,7 +774,9 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return structuredClone(patch)
   const result: Record<string, unknown> =
-    typeof target === 'object' && target !== null && !Array.isArray(target) ? structuredClone(target as Record<string, unknown>) : {}
+    typeof target === 'object' && target !== null && !Array.isArray(target)
+      ? structuredClone(target as Record<string, unknown>)
+      : {}
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete result[key]
     else result[key] = mergePatch(result[key], value)
@@ -687,8 +789,12 @@ function jsonPatch(target: Obj, ops: unknown[]): Obj {
   const doc = structuredClone(target) as Record<string, unknown>
   for (const raw of ops) {
     const op = raw as { op?: string; path?: string; value?: unknown }
-    if (typeof op.path !== 'string' || !op.path.startsWith('/')) throw new BadRequest(400, 'BadRequest', `bad JSON patch path ${JSON.stringify(op.path)}`)
-    const keys = op.path.slice(1).split('/').map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'))
+    if (typeof op.path !== 'string' || !op.path.startsWith('/'))
+      throw new BadRequest(400, 'BadRequest', `bad JSON patch path ${JSON.stringify(op.path)}`)
+    const keys = op.path
+      .slice(1)
+      .split('/')
+      .map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'))
     const last = keys.pop()!
     let parent: Record<string, unknown> = doc
     for (const key of keys) {
@@ -702,7 +808,8 @@ function jsonPatch(target: Obj, ops: unknown[]): Obj {
     switch (op.op) {
       case 'add':
       case 'replace':
-        if (op.op === 'replace' && !(last in parent)) throw new BadRequest(422, 'Invalid', `replace: ${op.path} does not exist`)
+        if (op.op === 'replace' && !(last in parent))
+          throw new BadRequest(422, 'Invalid', `replace: ${op.path} does not exist`)
         parent[last] = structuredClone(op.value)
         break
       case 'remove':
@@ -710,7 +817,8 @@ function jsonPatch(target: Obj, ops: unknown[]): Obj {
         delete parent[last]
         break
       case 'test':
-        if (JSON.stringify(parent[last]) !== JSON.stringify(op.value)) throw new BadRequest(422, 'Invalid', `test failed at ${op.path}`)
+        if (JSON.stringify(parent[last]) !== JSON.stringify(op.value))
+          throw new BadRequest(422, 'Invalid', `test failed at ${op.path}`)
         break
       default:
         throw new BadRequest(400, 'BadRequest', `unsupported JSON patch op ${JSON.stringify(op.op)}`)

@@ -18,12 +18,26 @@ export interface Meta {
   deletionGracePeriodSeconds?: number
   labels?: Record<string, string>
   annotations?: Record<string, string>
-  ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }>
+  ownerReferences?: Array<{
+    apiVersion: string
+    kind: string
+    name: string
+    uid: string
+    controller?: boolean
+  }>
   generateName?: string
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Obj = { apiVersion: string; kind: string; metadata: Meta; spec?: any; status?: any; [k: string]: any }
+/* eslint-disable @typescript-eslint/no-explicit-any -- objects of many kinds, read field by field */
+export type Obj = {
+  apiVersion: string
+  kind: string
+  metadata: Meta
+  spec?: any
+  status?: any
+  [k: string]: any
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */
 
 export type Resource = 'pods' | 'services' | 'endpoints' | 'endpointslices' | 'deployments' | 'statefulsets'
 
@@ -77,7 +91,11 @@ export class Store extends EventEmitter {
     return found && structuredClone(found)
   }
 
-  list(resource: Resource, namespace?: string, selector?: (labels: Record<string, string>) => boolean): Obj[] {
+  list(
+    resource: Resource,
+    namespace?: string,
+    selector?: (labels: Record<string, string>) => boolean,
+  ): Obj[] {
     return [...this.table(resource).values()]
       .filter((o) => namespace === undefined || o.metadata.namespace === namespace)
       .filter((o) => !selector || selector(o.metadata.labels ?? {}))
@@ -89,7 +107,8 @@ export class Store extends EventEmitter {
     const meta = object.metadata
     if (!meta.name && meta.generateName) meta.name = meta.generateName + randomSuffix()
     const key = `${meta.namespace}/${meta.name}`
-    if (this.table(resource).has(key)) throw new AlreadyExistsError(`${resource} "${meta.name}" already exists`)
+    if (this.table(resource).has(key))
+      throw new AlreadyExistsError(`${resource} "${meta.name}" already exists`)
     meta.uid = randomUUID()
     meta.creationTimestamp = now()
     if (object.spec !== undefined && resource !== 'pods') meta.generation = 1
@@ -121,7 +140,13 @@ export class Store extends EventEmitter {
       const specChanged = JSON.stringify(current.spec) !== JSON.stringify(object.spec)
       object.metadata.generation = current.metadata.generation + (specChanged ? 1 : 0)
     }
-    if (JSON.stringify(current) === JSON.stringify({ ...object, metadata: { ...object.metadata, resourceVersion: current.metadata.resourceVersion } }))
+    if (
+      JSON.stringify(current) ===
+      JSON.stringify({
+        ...object,
+        metadata: { ...object.metadata, resourceVersion: current.metadata.resourceVersion },
+      })
+    )
       return structuredClone(current)
     return this.write(resource, 'MODIFIED', object)
   }
@@ -171,7 +196,9 @@ export function randomSuffix(length = 5): string {
  * A label selector in the API's text form (`app=web,tier!=cache,env in (a,b),!legacy`), as a
  * predicate. Throws on text it cannot read, which the server answers 400.
  */
-export function parseSelector(text: string | undefined): ((labels: Record<string, string>) => boolean) | undefined {
+export function parseSelector(
+  text: string | undefined,
+): ((labels: Record<string, string>) => boolean) | undefined {
   if (!text) return undefined
   const tests: Array<(l: Record<string, string>) => boolean> = []
   for (const part of text.match(/([^,(]+(\([^)]*\))?)/g) ?? []) {
@@ -184,7 +211,9 @@ export function parseSelector(text: string | undefined): ((labels: Record<string
     } else if ((m = /^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(term))) {
       const [, key, op, list] = m
       const values = list!.split(',').map((v) => v.trim())
-      tests.push(op === 'in' ? (l) => values.includes(l[key!] ?? '\0') : (l) => !values.includes(l[key!] ?? '\0'))
+      tests.push(
+        op === 'in' ? (l) => values.includes(l[key!] ?? '\0') : (l) => !values.includes(l[key!] ?? '\0'),
+      )
     } else if ((m = /^(!?)([\w./-]+)$/.exec(term))) {
       const [, not, key] = m
       tests.push(not ? (l) => !(key! in l) : (l) => key! in l)
