@@ -7,7 +7,8 @@
  * - `TIDE_LISTEN` (default `0.0.0.0:8080`, the original's port);
  * - `TIDE_RECEIVER_TOKEN`, or `TIDE_RECEIVER_USERNAME` + `TIDE_RECEIVER_PASSWORD`: credentials
  *   (the original had none); without them a non-loopback address needs `TIDE_INSECURE=true`;
- * - `TIDE_ALERT_COOLDOWN` (default `3m`): one alert group scales at most once per this long.
+ * - `TIDE_ALERT_COOLDOWN` (default `3m`): one alert group scales at most once per this long;
+ * - `TIDE_STORE`: a SQLite file that keeps those cooldowns across restarts (default: in memory).
  * `RESCHEDULE_ENV_KEY` is accepted and unused: Tide reschedules with a forced update.
  */
 import { existsSync } from 'node:fs'
@@ -17,6 +18,8 @@ import { type ReceiverConfig, type ReceiverInput, receiverSchema } from './confi
 
 export interface DockerScalerSettings {
   listen: string
+  /** `TIDE_STORE`: a store file keeping alert-group cooldowns across restarts; in memory without. */
+  store?: string
   config: ReceiverConfig
   /** Lines worth a log line at start (ignored variables). */
   notes: string[]
@@ -168,7 +171,8 @@ export function dockerScalerSettings(env: Env): DockerScalerSettings {
     }
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, 'the environment')
-  return { listen, config: parsed.data, notes }
+  const store = get('TIDE_STORE')
+  return { listen, config: parsed.data, notes, ...(store ? { store } : {}) }
 }
 
 /** Which variable a schema path came from, for error messages. */

@@ -2,12 +2,16 @@
  * `tide docker-scaler`: a drop-in for thomasjpfan/docker-scaler (seed 003). It serves the same
  * routes on the same port (8080), configured only by Docker Scaler's environment variables
  * (src/alertmanager/env.ts, docs/migrate/docker-scaler.md), with DOCKER_HOST for the engine and
- * the AWS SDK's own variables for node scaling. Runs until Ctrl-C or SIGTERM.
+ * the AWS SDK's own variables for node scaling. Serves its metrics at `/metrics`; with
+ * `TIDE_STORE` it keeps alert-group cooldowns in that store file. Runs until Ctrl-C or SIGTERM.
  */
+import { resolve } from 'node:path'
 import { Option } from 'commander'
+import { collectDefaultMetrics, Registry } from 'prom-client'
 import { createReceiver, createReceiverServer } from '../../alertmanager/index.js'
 import { dockerScalerSettings } from '../../alertmanager/env.js'
 import { createLogger } from '../../engine/log.js'
+import { Store } from '../../engine/store.js'
 import type { Context } from '../context.js'
 import { EXIT } from '../io.js'
 import type { RegisterCommand } from './index.js'
@@ -39,8 +43,17 @@ export async function dockerScalerCommand(ctx: Context, flags: DockerScalerFlags
     stopping = true
     signalled?.()
   })
-  const handle = createReceiver(settings.config, { logger, dir: process.cwd() })
-  const server = createReceiverServer(handle.receiver, { listen: settings.listen, logger })
+  // Its own /metrics (Docker Scaler had none), and the cooldowns in TIDE_STORE when given.
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'tide_' })
+  const store = settings.store ? Store.open(resolve(settings.store)) : undefined
+  const handle = createReceiver(settings.config, {
+    logger,
+    dir: process.cwd(),
+    registry,
+    ...(store ? { cooldowns: store } : {}),
+  })
+  const server = createReceiverServer(handle.receiver, { listen: settings.listen, logger, registry })
   try {
     const url = await server.start()
     const prefix = settings.config.prefix && settings.config.prefix !== '/' ? settings.config.prefix : ''
@@ -66,6 +79,7 @@ export async function dockerScalerCommand(ctx: Context, flags: DockerScalerFlags
     off()
     await server.close()
     await handle.close()
+    store?.close()
   }
 }
 
