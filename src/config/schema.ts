@@ -131,10 +131,28 @@ export const configSchema = z
         z.string().regex(GROUP_NAME, 'group names are lowercase letters, digits, "-" and "_" (at most 63)'),
         groupSchema,
       )
-      .refine((groups) => Object.keys(groups).length > 0, { message: 'needs at least one group' })
-      .describe('The groups Tide scales, by name.'),
+      .default({})
+      .describe(
+        'The groups Tide scales, by name. May be empty only when a `receiver` is configured (Tide then scales from alerts alone).',
+      ),
   })
   .strict()
+  .refine(
+    (config) => config.receiver !== undefined || Object.keys(config.groups).length > 0,
+    {
+      path: ['groups'],
+      message: 'needs at least one group, or a `receiver` section (to scale Swarm services from alerts)',
+      // Reported with the other problems, not only once they are fixed.
+      when: ({ value }) => {
+        const v = value as { groups?: unknown } | null
+        return typeof v === 'object' && v !== null && (v.groups === undefined || isPlainObject(v.groups))
+      },
+    },
+  )
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
 
 export type Config = z.output<typeof configSchema>
 export type GroupConfig = z.output<typeof groupSchema>

@@ -13,7 +13,8 @@
  * | `request` | what was asked: "Scale service up: web", "Scale nodes up on: aws, by: 1" |
  *
  * `startsAt` is the event's time and `endsAt` that plus `alert_timeout` (ALERT_TIMEOUT, 10s),
- * so each alert resolves by itself.
+ * so each alert resolves by itself. `started` events are not sent unless `on` lists them: one
+ * operation is one alert, as in Docker Scaler.
  *
  * ```yaml
  * notify:
@@ -25,10 +26,17 @@
 import { z } from 'zod'
 import { duration } from '../core/schema.js'
 import type { Notifier, ScaleEvent } from '../core/types.js'
-import { notifierCommon } from './common.js'
+import { EVENT_KINDS, notifierCommon } from './common.js'
 import { postJson } from './post.js'
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
+
+/**
+ * The events sent by default. Not `started`: Docker Scaler sent one alert per operation (its
+ * outcome), and `pending` only while waiting for nodes (`progress`), so a `started` alert would be
+ * one the seed never sent, and a second Slack message for every scale.
+ */
+export const ALERTMANAGER_EVENTS = ['progress', 'applied', 'failed', 'unchanged', 'shadow'] as const
 
 export const alertmanagerNotifierSchema = z
   .object({
@@ -66,9 +74,17 @@ export const alertmanagerNotifierSchema = z
       .optional()
       .describe("The alert's `generatorURL` (a link shown in Alertmanager), e.g. the Tide dashboard."),
     ...notifierCommon,
+    on: z
+      .array(z.enum(EVENT_KINDS))
+      .min(1)
+      .default([...ALERTMANAGER_EVENTS])
+      .describe(
+        'Which events to send. Default: every event but `started` (`progress`, `applied`, `failed`, `unchanged`, `shadow`), ' +
+          "so one operation is one alert as in Docker Scaler; add `started` for a `pending` alert when an operation begins.",
+      ),
   })
   .strict()
-  .describe("Send every event to Alertmanager as an alert (API v2), with Docker Scaler's labels.")
+  .describe("Send events to Alertmanager as alerts (API v2), with Docker Scaler's labels.")
 
 export type AlertmanagerNotifierConfig = z.output<typeof alertmanagerNotifierSchema>
 

@@ -97,7 +97,7 @@ describe('kubernetes target behind the router: 0 → n → 0', { skip }, () => {
       'no request reached a pod that Kubernetes did not call Ready',
     )
     assert.ok(k8s.store.get('deployments', 'default', 'hello')!.spec.replicas >= 1)
-    const wake = tide.controller.decisions('hello', 10).find((d) => d.reason.includes('0 → 1'))
+    const wake = tide.controller.decisions('hello', { limit: 10 }).find((d) => d.reason.includes('0 → 1'))
     assert.ok(wake, 'the wake is a recorded decision')
   })
 

@@ -29,9 +29,13 @@ describe('probe', () => {
     })
   })
 
-  test('nothing listening is "connection refused"', async () => {
+  test('nothing listening is "connection refused", marked so start-up checks can repeat it sooner', async () => {
     const port = await freePort('127.0.0.1')
-    assert.deepEqual(await probe('127.0.0.1', port, '/', 1000), { ok: false, reason: 'connection refused' })
+    assert.deepEqual(await probe('127.0.0.1', port, '/', 1000), {
+      ok: false,
+      reason: 'connection refused',
+      refused: true,
+    })
   })
 
   test('no answer within the timeout, or an abort, ends the check', async (t) => {

@@ -12,7 +12,8 @@ import { formatDuration } from '../../core/duration.js'
  * 1s"); `status` is set when the app answered, `timedOut` when it did not within the timeout.
  */
 export type ProbeResult =
-  { ok: true; status: number } | { ok: false; reason: string; status?: number; timedOut?: true }
+  | { ok: true; status: number }
+  | { ok: false; reason: string; status?: number; timedOut?: true; refused?: true }
 
 /**
  * GETs `http://host:port/path` with a new connection (no keep-alive pool: a pooled idle
@@ -49,7 +50,11 @@ export function probe(host: string, port: number, path: string, timeoutMs: numbe
     const onAbort = () => done({ ok: false, reason: 'aborted' })
     signal?.addEventListener('abort', onAbort, { once: true })
     req.on('error', (err: NodeJS.ErrnoException) => {
-      done({ ok: false, reason: err.code === 'ECONNREFUSED' ? 'connection refused' : err.message })
+      done(
+        err.code === 'ECONNREFUSED'
+          ? { ok: false, reason: 'connection refused', refused: true }
+          : { ok: false, reason: err.message },
+      )
     })
     req.end()
   })

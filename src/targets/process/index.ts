@@ -45,7 +45,7 @@ const healthObjectSchema = z
     interval: duration('50ms')
       .refine(...positive('interval'))
       .describe(
-        'Time between checks while an instance starts. Short, because every check saved is latency saved on a cold start.',
+        'Time between checks while an instance starts. Short, because every check saved is latency saved on a cold start. While the port still refuses connections (the app is not listening yet) checks repeat every 5ms whatever this says: a refused connect costs tens of microseconds.',
       ),
     timeout: duration('1s')
       .refine(...positive('timeout'))

@@ -44,6 +44,9 @@ import type {
 import { type ChildHandle, describeExit, type ExitInfo, spawnChild } from './child.js'
 import { ProcessStartError, ProcessTargetClosedError, type StartFailure } from './errors.js'
 import { probe } from './health.js'
+
+/** How soon a start-up check is repeated while the port still refuses connections. */
+const REFUSED_RETRY_MS = 5
 import {
   highestNumber,
   processStartTime,
@@ -410,7 +413,10 @@ export class ProcessTarget implements Target {
         check = result.status === undefined && answer ? `${answer}, then ${result.reason}` : result.reason
       }
       slot.detail = `starting: GET ${health.path}: ${check}`
-      const wait = Math.min(health.interval, deadline - performance.now())
+      // Nothing listens yet: asking again costs a refused connect (tens of µs), so ask often and
+      // release held requests within a few ms of the app listening (scale from zero).
+      const every = result.refused ? Math.min(health.interval, REFUSED_RETRY_MS) : health.interval
+      const wait = Math.min(every, deadline - performance.now())
       if (wait > 0) await sleep(wait, undefined, { signal }).catch(() => {})
     }
   }
