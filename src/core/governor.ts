@@ -91,9 +91,50 @@ function describeRecommendation(r: NamedRecommendation, current: number): string
   return `${r.policy} recommends ${vote}: ${r.reason}`
 }
 
+/**
+ * Decides, and says why. The sentences (`reason`, `steps`) are built only when someone reads
+ * them: a decision the daemon logs or stores reads them at once, while `tide simulate` makes
+ * hundreds of thousands of decisions and reads none. Both come from the same code (`decide`
+ * below, run again with `say` on), so a sentence always describes the number it comes with.
+ */
 export function govern(input: GovernInput): GovernResult {
+  const { current, recommendations } = input
+  const quiet = decide(input, false)
+  let told: Told | undefined
+  const tell = (): Told => (told ??= decide(input, true))
+  const decision: Decision = {
+    kind: quiet.to === current ? 'hold' : 'scale',
+    from: current,
+    to: quiet.to,
+    get reason() {
+      return tell().reason
+    },
+    set reason(value: string) {
+      tell().reason = value
+    },
+    get steps() {
+      return tell().steps
+    },
+    set steps(value: string[]) {
+      tell().steps = value
+    },
+    recommendations,
+  }
+  return { decision, state: { ...input.state, history: quiet.history } }
+}
+
+interface Told {
+  to: number
+  history: Array<{ at: number; to: number }>
+  reason: string
+  steps: string[]
+}
+
+/** The governor's pipeline (see the top of this file); sentences only when `say`. */
+function decide(input: GovernInput, say: boolean): Told {
   const { now, current, config, recommendations, state } = input
-  const steps = recommendations.map((r) => describeRecommendation(r, current))
+  const steps: string[] = []
+  if (say) for (const r of recommendations) steps.push(describeRecommendation(r, current))
   /** Why the size changes (the winning policy's sentence, or the bounds). */
   let cause = ''
   /** Why it does not, set by the step that stopped a change. */
@@ -103,65 +144,84 @@ export function govern(input: GovernInput): GovernResult {
 
   // (a) + (c): the largest vote wins; holds vote for the current size.
   let raw = current
-  const votes = recommendations.flatMap((r) => {
+  let best: NamedRecommendation | undefined
+  let votes = 0
+  let blind = 0
+  for (const r of recommendations) {
     const vote = voteOf(r, current)
-    return vote === undefined ? [] : [{ r, vote }]
-  })
-  const blind = recommendations.filter((r) => voteOf(r, current) === undefined)
+    if (vote === undefined) blind++
+    else {
+      votes++
+      if (best === undefined || vote > raw) {
+        best = r
+        raw = vote
+      }
+    }
+  }
   if (recommendations.length === 0) {
-    holdReason = 'no policy made a recommendation'
-    steps.push(`${holdReason}: staying at ${current}`)
-  } else if (votes.length === 0) {
-    // Every policy answered `unknown`: some may have partial data, so "no data" would be untrue.
-    const why =
-      blind.length === 1 ? blind[0]!.reason : blind.map((r) => `${r.policy}: ${r.reason}`).join('; ')
-    holdReason = `not enough data to decide: ${why}`
-    steps.push(`not enough data to decide: staying at ${current}`)
+    if (say) {
+      holdReason = 'no policy made a recommendation'
+      steps.push(`${holdReason}: staying at ${current}`)
+    }
+  } else if (best === undefined) {
+    if (say) {
+      // Every policy answered `unknown`: some may have partial data, so "no data" would be untrue.
+      const unknowns = recommendations
+      const why =
+        unknowns.length === 1
+          ? unknowns[0]!.reason
+          : unknowns.map((r) => `${r.policy}: ${r.reason}`).join('; ')
+      holdReason = `not enough data to decide: ${why}`
+      steps.push(`not enough data to decide: staying at ${current}`)
+    }
   } else {
-    let best = votes[0]!
-    for (const v of votes) if (v.vote > best.vote) best = v
-    raw = best.vote
-    cause = best.r.reason
-    if (votes.length > 1) steps.push(`the largest recommendation wins: ${raw} from ${best.r.policy}`)
-    if (raw === current) {
-      holdReason = votes
-        .filter((v) => v.vote === current)
-        .map((v) => v.r.reason)
-        .join('; ')
+    if (say) {
+      cause = best.reason
+      if (votes > 1) steps.push(`the largest recommendation wins: ${raw} from ${best.policy}`)
+      if (raw === current) {
+        holdReason = recommendations
+          .filter((r) => voteOf(r, current) === current)
+          .map((r) => r.reason)
+          .join('; ')
+      }
     }
     // (b) A policy without data might have wanted more: never go down on the others' word.
-    if (blind.length > 0 && raw < current) {
-      const names = blind.map((r) => r.policy).join(', ')
-      holdReason = `missing data never scales down (${blind.map((r) => `${r.policy}: ${r.reason}`).join('; ')})`
-      steps.push(
-        `${names} ${blind.length === 1 ? 'has' : 'have'} no data, so ${raw} becomes ${current}: missing data never scales down`,
-      )
+    if (blind > 0 && raw < current) {
+      if (say) {
+        const unknowns = recommendations.filter((r) => voteOf(r, current) === undefined)
+        const names = unknowns.map((r) => r.policy).join(', ')
+        holdReason = `missing data never scales down (${unknowns.map((r) => `${r.policy}: ${r.reason}`).join('; ')})`
+        steps.push(
+          `${names} ${blind === 1 ? 'has' : 'have'} no data, so ${raw} becomes ${current}: missing data never scales down`,
+        )
+      }
       raw = current
     }
   }
 
   // (d) Remember the raw result; forget what no window can see any more.
-  const longest = Math.max(config.stabilizationDown, config.stabilizationUp)
-  const kept = state.history.filter((h) => h.at > now - longest)
-  const history = [...kept, { at: now, to: raw }]
-
   // (e) HPA's stabilizeRecommendationWithBehaviors: clamp current between the lowest
   // recommendation of the up window and the highest of the down window (both include raw).
+  const longest = Math.max(config.stabilizationDown, config.stabilizationUp)
+  const history: Array<{ at: number; to: number }> = []
   let upFloor = raw
   let downCeiling = raw
-  for (const h of kept) {
-    if (h.at > now - config.stabilizationUp) upFloor = Math.min(upFloor, h.to)
-    if (h.at > now - config.stabilizationDown) downCeiling = Math.max(downCeiling, h.to)
+  for (const h of state.history) {
+    if (!(h.at > now - longest)) continue
+    history.push(h)
+    if (h.at > now - config.stabilizationUp && h.to < upFloor) upFloor = h.to
+    if (h.at > now - config.stabilizationDown && h.to > downCeiling) downCeiling = h.to
   }
+  history.push({ at: now, to: raw })
   const stabilized = Math.min(Math.max(current, upFloor), downCeiling)
-  if (raw < current && stabilized > raw) {
+  if (say && raw < current && stabilized > raw) {
     const window = formatDuration(config.stabilizationDown)
     const highest = `the highest recommendation in the last ${window} is ${downCeiling}`
     steps.push(`scale-down stabilization: ${highest}, so ${stabilized}`)
     if (stabilized === current)
       holdReason = `waiting out the ${window} scale-down stabilization window (${highest})`
     else qualifiers.push(`stabilized: ${highest}`)
-  } else if (raw > current && stabilized < raw) {
+  } else if (say && raw > current && stabilized < raw) {
     const window = formatDuration(config.stabilizationUp)
     const lowest = `the lowest recommendation in the last ${window} is ${upFloor}`
     steps.push(`scale-up stabilization: ${lowest}, so ${stabilized}`)
@@ -174,61 +234,71 @@ export function govern(input: GovernInput): GovernResult {
   let limited = stabilized
   if (limited > current && config.maxStepUp !== undefined && limited - current > config.maxStepUp) {
     limited = current + config.maxStepUp
-    const sentence = `at most ${config.maxStepUp} added per decision`
-    steps.push(`${sentence}: ${stabilized} becomes ${limited}`)
-    if (limited === current) holdReason = `${sentence} (${cause})`
-    else qualifiers.push(`${sentence}`)
+    if (say) {
+      const sentence = `at most ${config.maxStepUp} added per decision`
+      steps.push(`${sentence}: ${stabilized} becomes ${limited}`)
+      if (limited === current) holdReason = `${sentence} (${cause})`
+      else qualifiers.push(`${sentence}`)
+    }
   } else if (
     limited < current &&
     config.maxStepDown !== undefined &&
     current - limited > config.maxStepDown
   ) {
     limited = current - config.maxStepDown
-    const sentence = `at most ${config.maxStepDown} removed per decision`
-    steps.push(`${sentence}: ${stabilized} becomes ${limited}`)
-    if (limited === current) holdReason = `${sentence} (${cause})`
-    else qualifiers.push(`${sentence}`)
+    if (say) {
+      const sentence = `at most ${config.maxStepDown} removed per decision`
+      steps.push(`${sentence}: ${stabilized} becomes ${limited}`)
+      if (limited === current) holdReason = `${sentence} (${cause})`
+      else qualifiers.push(`${sentence}`)
+    }
   }
 
   // (g) Bounds always apply. A group outside them is brought back whatever the policies say.
   const inBounds = clampToBounds(current, config)
   const bounded = clampToBounds(limited, config)
-  const boundSentence = (n: number) => (n > config.max ? `max ${config.max}` : `min ${config.min}`)
-  const outside = `${current} is ${current > config.max ? 'above' : 'below'} ${boundSentence(current)}`
   // When the group is outside its bounds and goes just to them, the bounds are the cause.
   const boundsAreCause = inBounds !== current && bounded === inBounds
-  if (bounded !== limited) {
-    steps.push(`${limited} is outside the bounds: ${boundSentence(limited)} gives ${bounded}`)
-    if (bounded === current) holdReason = `already at ${boundSentence(limited)} (${cause})`
-    else if (!boundsAreCause) qualifiers.push(`held to ${boundSentence(limited)}`)
+  const boundSentence = (n: number) => (n > config.max ? `max ${config.max}` : `min ${config.min}`)
+  const outside = () =>
+    `${current} is ${current > config.max ? 'above' : 'below'} ${boundSentence(current)}`
+  if (say) {
+    if (bounded !== limited) {
+      steps.push(`${limited} is outside the bounds: ${boundSentence(limited)} gives ${bounded}`)
+      if (bounded === current) holdReason = `already at ${boundSentence(limited)} (${cause})`
+      else if (!boundsAreCause) qualifiers.push(`held to ${boundSentence(limited)}`)
+    }
+    if (boundsAreCause) cause = outside()
   }
-  if (boundsAreCause) cause = outside
 
   // (h) Cooldown: no metric-driven change in that direction yet; the bounds still apply.
   let to = bounded
   if (to !== current) {
     const left = cooldownLeft(config, state, now, to > current ? 'up' : 'down')
     if (left > 0 && to !== inBounds) {
-      const sentence = cooldownSentence(state, left)
       to = inBounds
-      if (to === current) {
-        holdReason = sentence
-        steps.push(sentence)
-      } else {
-        cause = outside
-        steps.push(`${sentence}: only the bounds apply, ${to}`)
-        qualifiers.length = 0 // what limited the policies' size no longer matters
-        qualifiers.push(`${sentence}: only the bounds apply`)
+      if (say) {
+        const sentence = cooldownSentence(state, left)
+        if (to === current) {
+          holdReason = sentence
+          steps.push(sentence)
+        } else {
+          cause = outside()
+          steps.push(`${sentence}: only the bounds apply, ${to}`)
+          qualifiers.length = 0 // what limited the policies' size no longer matters
+          qualifiers.push(`${sentence}: only the bounds apply`)
+        }
       }
     }
   }
 
   // (i) One sentence.
-  const reason =
-    to === current
+  const reason = !say
+    ? ''
+    : to === current
       ? `hold at ${current}: ${holdReason ?? 'nothing to change'}`
       : `scale ${to > current ? 'up' : 'down'} ${current} → ${to}: ${cause}${qualifiers.length > 0 ? ` (${qualifiers.join('; ')})` : ''}`
-  return { decision: makeDecision(current, to, reason, steps, recommendations), state: { ...state, history } }
+  return { to, history, reason, steps }
 }
 
 /** A decision from `from` to `to`: a hold when they are equal, a scale otherwise. */

@@ -239,6 +239,9 @@ export interface ScaleEvent {
   message?: string
   /** `applied` and `failed`: how long the operation took. */
   durationMs?: number
+  /** `applied`: the ids of the instances the operation added and removed. */
+  added?: string[]
+  removed?: string[]
   /** The target kind ("process", "digitalocean", "docker-swarm", …). */
   target: string
 }

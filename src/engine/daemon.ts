@@ -69,13 +69,15 @@ export function groupSettings(group: GroupConfig, keepDecisions: number): GroupS
 
 /**
  * Relative paths in a target's config are relative to the config file's directory: a process
- * target's `cwd` (which defaults to it), an aws-asg target's `env_file`.
+ * target's `env_file`, a kubernetes target's `kubeconfig` (a plugin target resolves its `module` itself).
  */
 function resolveTarget(target: TargetConfig, dir: string): TargetConfig {
   const under = (path: string) => (isAbsolute(path) ? path : resolve(dir, path))
   if (target.kind === 'process') return { ...target, cwd: target.cwd === undefined ? dir : under(target.cwd) }
   if (target.kind === 'aws-asg' && target.env_file !== undefined)
     return { ...target, env_file: under(target.env_file) }
+  if (target.kind === 'kubernetes' && target.kubeconfig !== undefined)
+    return { ...target, kubeconfig: under(target.kubeconfig) }
   return target
 }
 

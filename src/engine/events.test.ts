@@ -63,6 +63,8 @@ describe('scale events', () => {
     assert.equal(started.target, 'fake')
     assert.equal(started.trigger, 'auto')
     assert.equal(typeof applied.durationMs, 'number')
+    assert.deepEqual(applied.added, ['fake-2'])
+    assert.deepEqual(applied.removed, [])
   })
 
   test('a failed operation emits failed with the error, a NoChange emits unchanged', async () => {

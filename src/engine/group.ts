@@ -380,7 +380,7 @@ export class GroupRunner {
     const drainTimeout = settings.drainTimeout
     const done = (async (): Promise<DecisionRecord> => {
       try {
-        await target.scale(
+        const result = await target.scale(
           decision.to,
           {
             reason: decision.reason,
@@ -404,7 +404,7 @@ export class GroupRunner {
           durationMs / 1000,
         )
         this.log.info({ group: this.name, durationMs }, `now at ${decision.to} (took ${durationMs}ms)`)
-        this.emit(record, 'applied', { durationMs })
+        this.emit(record, 'applied', { durationMs, added: result.added, removed: result.removed })
         return this.finish(record, 'applied', { durationMs })
       } catch (err) {
         const durationMs = clock.now() - now

@@ -67,21 +67,32 @@ function instances(n: number): string {
   return `${n} instance${n === 1 ? '' : 's'}`
 }
 
-/** Pure: same config and input, same answer. */
+/** The words every sentence of one config shares, made only when a sentence is read. */
+function words(config: TargetConfig) {
+  const tol = `${formatNumber(config.tolerance * 100)}%`
+  const goal = `target ${formatNumber(config.per_instance)}`
+  return { tol, goal, above: `> ${goal} +${tol}`, below: `< ${goal} −${tol}` }
+}
+
+function within(ratio: number, tolerance: number): boolean {
+  return ratio >= 1 - tolerance && ratio <= 1 + tolerance
+}
+
+/**
+ * Pure: same config and input, same answer. The `reason` of the answer is a getter that builds
+ * the sentence when it is read (the daemon reads every one; `tide simulate` reads none).
+ */
 export function decideTarget(config: TargetConfig, input: PolicyInput): Recommendation {
   const { metric, per_instance: target, tolerance } = config
   const { current } = input
   const view = readMetric(input.metrics, metric, input.now, input.staleAfter)
-  const within = (ratio: number) => ratio >= 1 - tolerance && ratio <= 1 + tolerance
-  const tol = `${formatNumber(tolerance * 100)}%`
-  const goal = `target ${formatNumber(target)}`
-  const above = `> ${goal} +${tol}`
-  const below = `< ${goal} −${tol}`
 
   if (view.stale || view.absent) {
     return {
       kind: 'unknown',
-      reason: `${describeGap(view, input.staleAfter)}, so the size it needs is unknown`,
+      get reason() {
+        return `${describeGap(view, input.staleAfter)}, so the size it needs is unknown`
+      },
     }
   }
 
@@ -89,99 +100,181 @@ export function decideTarget(config: TargetConfig, input: PolicyInput): Recommen
   if (level?.of === 'group') {
     // HPA's GetObjectMetricReplicas: the ratio scales the current size.
     const value = level.value
-    const shown = `${metric} ${formatNumber(value, target)} (group)`
+    const shown = () => `${metric} ${formatNumber(value, target)} (group)`
     if (current === 0) {
       return {
         kind: 'hold',
-        reason: `${shown} and the group has no instances: a group value gives no size at zero`,
+        get reason() {
+          return `${shown()} and the group has no instances: a group value gives no size at zero`
+        },
       }
     }
     const ratio = value / target
-    if (within(ratio)) return { kind: 'hold', reason: `${shown} is within ${tol} of ${goal}` }
-    const desired = Math.max(0, ceil(current * ratio))
-    const formula = `(${current} × ${formatNumber(value)} / ${formatNumber(target)})`
-    const side = ratio > 1 ? above : below
-    if (desired === current) {
-      return { kind: 'hold', reason: `${shown} ${side}, still needs ${instances(current)} ${formula}` }
+    if (within(ratio, tolerance)) {
+      return {
+        kind: 'hold',
+        get reason() {
+          const w = words(config)
+          return `${shown()} is within ${w.tol} of ${w.goal}`
+        },
+      }
     }
-    return { kind: 'scale', to: desired, reason: `${shown} ${side} → ${instances(desired)} ${formula}` }
+    const desired = Math.max(0, ceil(current * ratio))
+    const explain = () => {
+      const w = words(config)
+      const formula = `(${current} × ${formatNumber(value)} / ${formatNumber(target)})`
+      return { formula, side: ratio > 1 ? w.above : w.below }
+    }
+    if (desired === current) {
+      return {
+        kind: 'hold',
+        get reason() {
+          const { formula, side } = explain()
+          return `${shown()} ${side}, still needs ${instances(current)} ${formula}`
+        },
+      }
+    }
+    return {
+      kind: 'scale',
+      to: desired,
+      get reason() {
+        const { formula, side } = explain()
+        return `${shown()} ${side} → ${instances(desired)} ${formula}`
+      },
+    }
   }
 
   if (view.total !== undefined) {
     const total = view.total
     const desired = Math.max(0, ceil(total / target))
-    const shown = `${metric} ${formatNumber(total)} in total`
+    const shown = () => `${metric} ${formatNumber(total)} in total`
     if (current === 0) {
-      if (desired === 0) return { kind: 'hold', reason: `${shown} and the group has no instances` }
+      if (desired === 0) {
+        return {
+          kind: 'hold',
+          get reason() {
+            return `${shown()} and the group has no instances`
+          },
+        }
+      }
       return {
         kind: 'scale',
         to: desired,
-        reason: `${shown} with no instances, ${goal} each → ${instances(desired)}`,
+        get reason() {
+          return `${shown()} with no instances, ${words(config).goal} each → ${instances(desired)}`
+        },
       }
     }
     const ratio = total / (current * target)
-    const per = `${shown}, ${formatNumber(total / current, target)} per instance over ${current}`
-    if (within(ratio)) return { kind: 'hold', reason: `${per}, is within ${tol} of ${goal}` }
-    if (desired === current) return { kind: 'hold', reason: `${per}, still needs ${instances(current)}` }
+    const per = () => `${shown()}, ${formatNumber(total / current, target)} per instance over ${current}`
+    if (within(ratio, tolerance)) {
+      return {
+        kind: 'hold',
+        get reason() {
+          const w = words(config)
+          return `${per()}, is within ${w.tol} of ${w.goal}`
+        },
+      }
+    }
+    if (desired === current) {
+      return {
+        kind: 'hold',
+        get reason() {
+          return `${per()}, still needs ${instances(current)}`
+        },
+      }
+    }
     return {
       kind: 'scale',
       to: desired,
-      reason: `${per} ${ratio > 1 ? above : below} → ${instances(desired)}`,
+      get reason() {
+        const w = words(config)
+        return `${per()} ${ratio > 1 ? w.above : w.below} → ${instances(desired)}`
+      },
     }
   }
 
   if (view.reported === 0) {
     return {
       kind: 'unknown',
-      reason: `${describeGap(view, input.staleAfter)}, so the size it needs is unknown`,
+      get reason() {
+        return `${describeGap(view, input.staleAfter)}, so the size it needs is unknown`
+      },
     }
   }
   let sum = 0
   for (const v of Object.values(view.values)) sum += v
   const usage = sum / view.reported
   const ratio = usage / target
-  const reporting = `${coverage(view)} reporting`
-  const per = `${metric} ${formatNumber(usage, target)} per instance`
-  if (within(ratio)) return { kind: 'hold', reason: `${per} is within ${tol} of ${goal} (${reporting})` }
+  const reporting = () => `${coverage(view)} reporting`
+  const per = () => `${metric} ${formatNumber(usage, target)} per instance`
+  if (within(ratio, tolerance)) {
+    return {
+      kind: 'hold',
+      get reason() {
+        const w = words(config)
+        return `${per()} is within ${w.tol} of ${w.goal} (${reporting()})`
+      },
+    }
+  }
 
   if (view.missing.length === 0) {
     const desired = ceil(sum / target)
+    const side = () => (ratio > 1 ? words(config).above : words(config).below)
     if (desired === current) {
       return {
         kind: 'hold',
-        reason: `${per} ${ratio > 1 ? above : below} (${reporting}), still ${instances(current)}`,
+        get reason() {
+          return `${per()} ${side()} (${reporting()}), still ${instances(current)}`
+        },
       }
     }
     return {
       kind: 'scale',
       to: desired,
-      reason: `${per} ${ratio > 1 ? above : below} (${reporting}) → ${instances(desired)}`,
+      get reason() {
+        return `${per()} ${side()} (${reporting()}) → ${instances(desired)}`
+      },
     }
   }
 
   // Some instances did not report: recompute conservatively (HPA's replica_calculator).
-  const missing = listNames(view.missing, 3)
   const n = view.expected
-  const direction = ratio > 1 ? above : below
   // Scale-down counts the missing at 100 % of target, scale-up at 0 %.
   const filled = ratio < 1 ? (sum + view.missing.length * target) / (n * target) : sum / (n * target)
   const desired = ceil(filled * n)
-  const estimate = `counting ${missing} at ${ratio < 1 ? 'target' : '0'} it is ${formatNumber(filled * target, target)} per instance`
-  const why = within(filled)
-    ? `within ${tol} of ${goal}`
+  const direction = () => (ratio > 1 ? words(config).above : words(config).below)
+  const estimate = () =>
+    `counting ${listNames(view.missing, 3)} at ${ratio < 1 ? 'target' : '0'} it is ${formatNumber(filled * target, target)} per instance`
+  const why = within(filled, tolerance)
+    ? () => `within ${words(config).tol} of ${words(config).goal}`
     : ratio < 1 !== filled < 1
-      ? `${filled < 1 ? 'below' : 'above'} ${goal}`
+      ? () => `${filled < 1 ? 'below' : 'above'} ${words(config).goal}`
       : (ratio < 1 && desired >= current) || (ratio > 1 && desired <= current)
-        ? `which ${instances(current)} still fit`
+        ? () => `which ${instances(current)} still fit`
         : undefined
-  const observed = `${per} ${direction} (${reporting}), but ${estimate}`
-  if (why !== undefined) return { kind: 'hold', reason: `${observed}, ${why}: holding (HPA)` }
+  const observed = () => `${per()} ${direction()} (${reporting()}), but ${estimate()}`
+  if (why !== undefined) {
+    return {
+      kind: 'hold',
+      get reason() {
+        return `${observed()}, ${why()}: holding (HPA)`
+      },
+    }
+  }
   if (ratio < 1) {
-    return { kind: 'unknown', reason: `${observed} → ${instances(desired)}; missing data never scales down` }
+    return {
+      kind: 'unknown',
+      get reason() {
+        return `${observed()} → ${instances(desired)}; missing data never scales down`
+      },
+    }
   }
   return {
     kind: 'scale',
     to: desired,
-    reason: `${per} ${direction} (${reporting}); ${estimate} → ${instances(desired)}`,
+    get reason() {
+      return `${per()} ${direction()} (${reporting()}); ${estimate()} → ${instances(desired)}`
+    },
   }
 }

@@ -135,9 +135,11 @@ export function engineController(options: EngineControllerOptions): Controller {
         const r = reading(obs, metric)
         metrics[metric] = r
         // The value the daemon's store keeps (group.ts groupValue): total, else the mean.
-        const values = Object.values(r.perInstance)
-        const value =
-          r.total ?? (values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : undefined)
+        let value = r.total
+        if (value === undefined) {
+          const values = Object.values(r.perInstance)
+          if (values.length > 0) value = values.reduce((a, b) => a + b, 0) / values.length
+        }
         if (value !== undefined) history.get(metric)!.push(obs.now, value)
       }
       input.now = obs.now
@@ -146,7 +148,9 @@ export function engineController(options: EngineControllerOptions): Controller {
       input.metrics = metrics
       const recommendations: NamedRecommendation[] = options.policies.map(({ name, decide }) => {
         try {
-          return { ...decide(input), policy: name }
+          // Named in place rather than spread: a spread would read the lazy `reason` getter,
+          // and the simulator never reads a sentence (src/core/governor.ts govern).
+          return Object.assign(decide(input), { policy: name })
         } catch (err) {
           return { kind: 'unknown', reason: `policy ${name} failed: ${errorMessage(err)}`, policy: name }
         }
