@@ -69,7 +69,8 @@ export function groupSettings(group: GroupConfig, keepDecisions: number): GroupS
 
 /**
  * Relative paths in a target's config are relative to the config file's directory: a process
- * target's `env_file`, a kubernetes target's `kubeconfig` (a plugin target resolves its `module` itself).
+ * target's `cwd` (which defaults to it), an aws-asg target's `env_file`, a kubernetes target's
+ * `kubeconfig` (a plugin target resolves its `module` itself).
  */
 function resolveTarget(target: TargetConfig, dir: string): TargetConfig {
   const under = (path: string) => (isAbsolute(path) ? path : resolve(dir, path))
