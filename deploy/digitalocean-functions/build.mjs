@@ -7,7 +7,7 @@
 //   node deploy/digitalocean-functions/build.mjs [--outdir DIR]
 //
 // Writes DIR/packages/autoscale/{scale,auto}/index.js (DIR defaults to this folder).
-// esbuild comes with the repository's dev dependencies (through tsx).
+// esbuild: a dev dependency of the repository (~0.28.2, the version tsx brings along).
 import { mkdirSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'

@@ -48,9 +48,9 @@ export function createReceiver(config: ReceiverConfig, deps: CreateReceiverDeps)
         logger,
       })
     : undefined
-  let receiver: Receiver | undefined
+  // The gauge reads `receiver` at scrape time, once it exists.
   const metrics = deps.registry
-    ? receiverMetrics(deps.registry, () => receiver?.waiter.waiting ?? false)
+    ? receiverMetrics(deps.registry, (): boolean => receiver.waiter.waiting)
     : undefined
   const dispatcher = new Dispatcher(
     config.notify.map((n) => ({
@@ -61,7 +61,7 @@ export function createReceiver(config: ReceiverConfig, deps: CreateReceiverDeps)
     logger,
     metrics ? { delivered: (kind, result) => metrics.notification(kind, result) } : {},
   )
-  receiver = new Receiver(config, {
+  const receiver = new Receiver(config, {
     logger,
     swarm,
     asg,

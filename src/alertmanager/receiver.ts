@@ -252,7 +252,17 @@ export class Receiver {
           ? await this.scaleService(action, signal)
           : await this.scaleNodes(action, signal)
       // Only a success starts the cooldown: Alertmanager retries a failure (5xx), and that retry must act.
-      if (key && outcome.ok) this.cooldowns.setCooldown(key, now + this.config.cooldown, this.now())
+      if (key && outcome.ok) {
+        try {
+          this.cooldowns.setCooldown(key, now + this.config.cooldown, this.now())
+        } catch (err) {
+          // The scale happened; a cooldown that could not be stored must not turn it into an error.
+          this.deps.logger.warn(
+            { err: errorMessage(err) },
+            `could not record the alert group's cooldown: ${errorMessage(err)}`,
+          )
+        }
+      }
       return outcome
     } finally {
       if (key) this.running.delete(key)
@@ -526,6 +536,8 @@ export class Receiver {
           this.abort.signal,
         )
         if (result.outcome === 'cancelled') {
+          // Tide is stopping: nobody replaced this wait, so there is nothing to report.
+          if (this.abort.signal.aborted) return
           const status = 'Rescheduling is canceled by another rescheduler'
           // A success alert, as the original: the newer wait carries on.
           this.emit({ ...base, kind: 'unchanged', reason: status, message: status })
@@ -540,7 +552,11 @@ export class Receiver {
         } else {
           this.emit({ ...base, kind: 'applied', reason: message, message, durationMs })
         }
-        this.deps.metrics?.operation('reschedule_service', all.failed.length > 0 ? 'failed' : 'applied', durationMs)
+        this.deps.metrics?.operation(
+          'reschedule_service',
+          all.failed.length > 0 ? 'failed' : 'applied',
+          durationMs,
+        )
         this.deps.logger.info({ role, ready: result.ready }, message)
       } catch (err) {
         if (this.abort.signal.aborted) return

@@ -61,8 +61,9 @@ export interface InfoResponse {
   }
   info: {
     dropletCount: number
-    droplets: Instance[]
-    baseDroplet: Instance | null
+    /** A droplet cluster's droplets as the DigitalOcean API returned them; other targets' instances. */
+    droplets: Array<Instance | Record<string, unknown>>
+    baseDroplet: Instance | Record<string, unknown> | null
     region: string
     dropletSize: string
     snapshotImageID: number
@@ -204,13 +205,46 @@ function lastAutoDecision(controller: Controller, group: GroupView): DecisionRec
   return controller.decisions(group.name, { limit: 50 }).find((d) => d.trigger === 'auto')
 }
 
+/**
+ * A `digitalocean` group's cluster as its target last read it (Target.describe(), see
+ * DropletClusterDescription in src/targets/digitalocean/target.ts), or undefined for other
+ * targets and before the first reading. Checked field by field: the API sees it as plain data.
+ */
+function dropletCluster(group: GroupView) {
+  const d = group.details
+  if (group.target !== 'digitalocean' || !d || !Array.isArray(d.droplets)) return undefined
+  const str = (key: string) => (typeof d[key] === 'string' ? (d[key] as string) : '')
+  const droplets = (d.droplets as unknown[]).filter(
+    (x): x is Record<string, unknown> & { id: number; name: string } =>
+      typeof x === 'object' && x !== null && typeof (x as { id?: unknown }).id === 'number',
+  )
+  return {
+    tag: str('tag'),
+    baseDroplet: str('baseDroplet'),
+    snapshot: str('snapshot'),
+    clonePrefix: str('clonePrefix'),
+    loadBalancer: str('loadBalancer'),
+    droplets,
+    base: typeof d.base === 'object' && d.base !== null ? (d.base as Record<string, unknown>) : null,
+    region: str('region'),
+    size: str('size'),
+    snapshotImageId: typeof d.snapshotImageId === 'number' ? d.snapshotImageId : 0,
+    loadBalancerId: str('loadBalancerId'),
+  }
+}
+
 export function statusResponse(
   group: GroupView,
   decision: DecisionRecord | undefined,
   now: number,
   fresh: boolean,
 ) {
-  const dropletMetrics = group.instances.map((i) => instanceMetrics(group, i))
+  // Seed 000 put the droplet's name in `ID` (seeds.md §1.2); other targets' ids are their names.
+  const names = new Map(dropletCluster(group)?.droplets.map((d) => [String(d.id), d.name]))
+  const dropletMetrics = group.instances.map((i) => ({
+    ...instanceMetrics(group, i),
+    ID: names.get(i.id) ?? i.id,
+  }))
   const response: StatusResponse = {
     dropletMetrics,
     clusterMetrics: clusterMetrics(group, dropletMetrics, now),
@@ -219,8 +253,41 @@ export function statusResponse(
   return response
 }
 
+/**
+ * Seed 000's `info`. A `digitalocean` group fills every field from its target's last reading:
+ * the API's droplet objects, the base droplet, the base's region and size (not droplets[0]'s,
+ * seed bug 6), the snapshot's image id, the load balancer's id. `scalingInterval` is the group's
+ * cooldown in seconds. `scaleUpWhen`/`scaleDownWhen` stay empty (valid false): a Tide group's
+ * thresholds are its policies (`GET /v1/groups/:name`), not three fixed numbers.
+ */
 export function infoResponse(group: GroupView): InfoResponse {
   const base = group.instances.find((i) => i.protected) ?? null
+  const cluster = dropletCluster(group)
+  const scalingInterval = group.cooldown === undefined ? 0 : Math.round(group.cooldown / 1000)
+  if (cluster) {
+    return {
+      config: {
+        tag: cluster.tag,
+        baseDropletName: cluster.baseDroplet,
+        snapshotName: cluster.snapshot,
+        cloneNamePrefix: cluster.clonePrefix,
+        LoadBalancerName: cluster.loadBalancer,
+        maxDropletsInCluster: group.max,
+        scalingInterval,
+        scaleUpWhen: emptyMetrics(),
+        scaleDownWhen: emptyMetrics(),
+      },
+      info: {
+        dropletCount: cluster.droplets.length,
+        droplets: cluster.droplets,
+        baseDroplet: cluster.base,
+        region: cluster.region,
+        dropletSize: cluster.size,
+        snapshotImageID: cluster.snapshotImageId,
+        loadBalancerID: cluster.loadBalancerId,
+      },
+    }
+  }
   return {
     config: {
       tag: group.name,
@@ -229,8 +296,8 @@ export function infoResponse(group: GroupView): InfoResponse {
       cloneNamePrefix: '',
       LoadBalancerName: group.route ?? '',
       maxDropletsInCluster: group.max,
-      // Not in GroupView: the cooldown and thresholds live in the group's config and policies.
-      scalingInterval: 0,
+      scalingInterval,
+      // A Tide group's thresholds are its policies, not three fixed numbers.
       scaleUpWhen: emptyMetrics(),
       scaleDownWhen: emptyMetrics(),
     },
@@ -328,8 +395,10 @@ async function handle(ctx: RequestContext): Promise<Reply> {
       const d = await controller.auto(group.name)
       const moving = direction(d)
       const none: ScaleResponse = { success: false, msg: '' }
+      // The status shows the metrics this evaluation read, not those from before it.
+      const evaluated = controller.getGroup(group.name)
       const response: AutoResponse = {
-        status: statusResponse(group, d, now, true),
+        status: statusResponse(evaluated, d, now, true),
         scaleUp: moving === 'up' ? scaleResponse(group, d) : none,
         scaleDown: moving === 'down' ? scaleResponse(group, d) : none,
       }

@@ -1,5 +1,6 @@
 /** `tide validate FILE` and `tide schema`: config checks that need no daemon. */
-import { ConfigError, valueNote } from '../core/errors.js'
+import type { LoadedConfig } from '../config/index.js'
+import { ConfigError, type ConfigProblem, TideError, valueNote } from '../core/errors.js'
 import type { Context } from './context.js'
 import { EXIT } from './io.js'
 
@@ -12,6 +13,8 @@ export async function validateCommand(
   try {
     const loaded = await ctx.io.loadConfigFile(file, ctx.io.env as NodeJS.ProcessEnv)
     groups = Object.keys(loaded.config.groups)
+    const problems = await pluginProblems(loaded)
+    if (problems.length > 0) throw new ConfigError(problems, loaded.path)
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     if (flags.json) ctx.json({ ok: false, file, problems: err.problems })
@@ -28,6 +31,25 @@ export async function validateCommand(
       `${ctx.c.green('ok')}: ${groups.length} group${groups.length === 1 ? '' : 's'} (${groups.join(', ')})`,
     )
   return EXIT.ok
+}
+
+/**
+ * Plugin targets are imported and checked as `tide run` would (the module loads, exports
+ * `createTarget`, which returns an object with status() and scale()), without being started.
+ */
+async function pluginProblems(loaded: LoadedConfig): Promise<ConfigProblem[]> {
+  const problems: ConfigProblem[] = []
+  for (const [name, group] of Object.entries(loaded.config.groups)) {
+    if (group.target?.kind !== 'plugin') continue
+    const { checkPlugin } = await import('../targets/plugin/index.js')
+    try {
+      await checkPlugin(name, group.target, loaded.dir)
+    } catch (err) {
+      if (!(err instanceof TideError)) throw err
+      problems.push({ path: `groups.${name}.target.module`, message: `${err.message} (${err.code})` })
+    }
+  }
+  return problems
 }
 
 export async function schemaCommand(ctx: Context): Promise<number> {

@@ -137,18 +137,15 @@ export const configSchema = z
       ),
   })
   .strict()
-  .refine(
-    (config) => config.receiver !== undefined || Object.keys(config.groups).length > 0,
-    {
-      path: ['groups'],
-      message: 'needs at least one group, or a `receiver` section (to scale Swarm services from alerts)',
-      // Reported with the other problems, not only once they are fixed.
-      when: ({ value }) => {
-        const v = value as { groups?: unknown } | null
-        return typeof v === 'object' && v !== null && (v.groups === undefined || isPlainObject(v.groups))
-      },
+  .refine((config) => config.receiver !== undefined || Object.keys(config.groups).length > 0, {
+    path: ['groups'],
+    message: 'needs at least one group, or a `receiver` section (to scale Swarm services from alerts)',
+    // Reported with the other problems, not only once they are fixed.
+    when: ({ value }) => {
+      const v = value as { groups?: unknown } | null
+      return typeof v === 'object' && v !== null && (v.groups === undefined || isPlainObject(v.groups))
     },
-  )
+  })
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)

@@ -30,6 +30,12 @@ export interface GovernInput {
   config: GovernorConfig
   recommendations: NamedRecommendation[]
   state: GovernorState
+  /**
+   * false: build no sentence (the decision's `reason` is empty and `steps` too), for a caller
+   * that reads none: `tide simulate` makes half a million decisions. The size and the state are
+   * the same either way (one code path, `decide` below). @default true
+   */
+  explain?: boolean
 }
 
 export interface GovernResult {
@@ -91,36 +97,20 @@ function describeRecommendation(r: NamedRecommendation, current: number): string
   return `${r.policy} recommends ${vote}: ${r.reason}`
 }
 
-/**
- * Decides, and says why. The sentences (`reason`, `steps`) are built only when someone reads
- * them: a decision the daemon logs or stores reads them at once, while `tide simulate` makes
- * hundreds of thousands of decisions and reads none. Both come from the same code (`decide`
- * below, run again with `say` on), so a sentence always describes the number it comes with.
- */
 export function govern(input: GovernInput): GovernResult {
-  const { current, recommendations } = input
-  const quiet = decide(input, false)
-  let told: Told | undefined
-  const tell = (): Told => (told ??= decide(input, true))
-  const decision: Decision = {
-    kind: quiet.to === current ? 'hold' : 'scale',
-    from: current,
-    to: quiet.to,
-    get reason() {
-      return tell().reason
-    },
-    set reason(value: string) {
-      tell().reason = value
-    },
-    get steps() {
-      return tell().steps
-    },
-    set steps(value: string[]) {
-      tell().steps = value
-    },
-    recommendations,
+  const told = decide(input, input.explain !== false)
+  return {
+    decision: makeDecision(input.current, told.to, told.reason, told.steps, input.recommendations),
+    state: { ...input.state, history: told.history },
   }
-  return { decision, state: { ...input.state, history: quiet.history } }
+}
+
+function boundSentence(n: number, config: GovernorConfig): string {
+  return n > config.max ? `max ${config.max}` : `min ${config.min}`
+}
+
+function outside(current: number, config: GovernorConfig): string {
+  return `${current} is ${current > config.max ? 'above' : 'below'} ${boundSentence(current, config)}`
 }
 
 interface Told {
@@ -130,7 +120,7 @@ interface Told {
   steps: string[]
 }
 
-/** The governor's pipeline (see the top of this file); sentences only when `say`. */
+/** The governor's pipeline (see the top of this file); the sentences only when `say`. */
 function decide(input: GovernInput, say: boolean): Told {
   const { now, current, config, recommendations, state } = input
   const steps: string[] = []
@@ -259,16 +249,13 @@ function decide(input: GovernInput, say: boolean): Told {
   const bounded = clampToBounds(limited, config)
   // When the group is outside its bounds and goes just to them, the bounds are the cause.
   const boundsAreCause = inBounds !== current && bounded === inBounds
-  const boundSentence = (n: number) => (n > config.max ? `max ${config.max}` : `min ${config.min}`)
-  const outside = () =>
-    `${current} is ${current > config.max ? 'above' : 'below'} ${boundSentence(current)}`
   if (say) {
     if (bounded !== limited) {
-      steps.push(`${limited} is outside the bounds: ${boundSentence(limited)} gives ${bounded}`)
-      if (bounded === current) holdReason = `already at ${boundSentence(limited)} (${cause})`
-      else if (!boundsAreCause) qualifiers.push(`held to ${boundSentence(limited)}`)
+      steps.push(`${limited} is outside the bounds: ${boundSentence(limited, config)} gives ${bounded}`)
+      if (bounded === current) holdReason = `already at ${boundSentence(limited, config)} (${cause})`
+      else if (!boundsAreCause) qualifiers.push(`held to ${boundSentence(limited, config)}`)
     }
-    if (boundsAreCause) cause = outside()
+    if (boundsAreCause) cause = outside(current, config)
   }
 
   // (h) Cooldown: no metric-driven change in that direction yet; the bounds still apply.
@@ -283,7 +270,7 @@ function decide(input: GovernInput, say: boolean): Told {
           holdReason = sentence
           steps.push(sentence)
         } else {
-          cause = outside()
+          cause = outside(current, config)
           steps.push(`${sentence}: only the bounds apply, ${to}`)
           qualifiers.length = 0 // what limited the policies' size no longer matters
           qualifiers.push(`${sentence}: only the bounds apply`)

@@ -56,6 +56,11 @@ export interface ScalePlan {
    * sending it new requests and let the ones in flight finish. Never throws.
    */
   drain?: (instance: Instance) => Promise<void>
+  /**
+   * Gives a drained instance back to the router: the target kept it after all (Kubernetes
+   * removed another pod). Without it the instance stays out of rotation. Never throws.
+   */
+  undrain?: (instance: Instance) => void
   /** Progress for people ("web-3 ready after 420ms"). */
   progress?: (message: string) => void
 }
@@ -82,6 +87,13 @@ export interface Target {
   watch?(listener: (status: GroupStatus) => void): () => void
   /** Releases resources. `stopInstances` true stops what the target started (local processes). */
   close?(options?: { stopInstances?: boolean }): Promise<void>
+  /**
+   * What the target last learned about where its instances live, for people and for seed 000's
+   * `/scale?op=info` (a droplet cluster's base, snapshot, load balancer, region and size). No
+   * I/O: it returns what `start()` and `status()` last read. Keys are the target's own; the
+   * engine shows them as the group's `details`.
+   */
+  describe?(): Record<string, unknown>
 }
 
 // ─── Metrics ─────────────────────────────────────────────────────────────────

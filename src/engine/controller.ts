@@ -41,6 +41,10 @@ export interface GroupView {
   shadow: boolean
   /** Something a person should know (crash loop, source errors). */
   message?: string
+  /** The cooldown after a change, ms (the governor's `cooldown`; seed 000's SCALING_INTERVAL). */
+  cooldown?: number
+  /** What the target knows of its resources (Target.describe()), absent when it says nothing. */
+  details?: Record<string, unknown>
 }
 
 /** How a decision came about. */

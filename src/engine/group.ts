@@ -110,6 +110,10 @@ export class GroupRunner {
   private message?: string
   /** A request asked for a wake while another operation ran; the wake happens when it ends. */
   private wakeAfterOperation = false
+  /** The router holds requests for want of a ready instance (a demand episode is open). */
+  private waiting = false
+  /** Instances the target last reported as `failed`, to see new failures. */
+  private failedIds = new Set<string>()
 
   constructor(parts: GroupParts) {
     this.parts = parts
@@ -139,7 +143,10 @@ export class GroupRunner {
       this.log.warn({ group: this.name, err }, 'target status failed at start')
     }
     this.recover(clock.now())
-    router?.onDemand(() => this.onDemand())
+    router?.onDemand(() => {
+      this.waiting = true
+      this.onDemand()
+    })
     const telemetry = this.parts.telemetry
     if (telemetry) {
       router?.onWait?.((ms, served) =>
@@ -195,7 +202,39 @@ export class GroupRunner {
           backends.push({ id: instance.id, address: instance.address })
       }
       router.setBackends(backends)
+      if (backends.length > 0) this.waiting = false
     }
+    this.startFailed(status)
+  }
+
+  /**
+   * The requests the router holds were waiting for an instance that has just failed (it exited
+   * or never passed its health check), and no other one is ready or starting: answer them now,
+   * 503 with Retry-After, as a failed wake does, rather than let them wait out `queue.timeout`
+   * for a replacement that may crash too. This covers failures the target reports outside an
+   * operation (a process target replacing a crashed instance after its back-off). Instances
+   * still starting may yet become ready, so they keep the requests waiting.
+   */
+  private startFailed(status: GroupStatus): void {
+    const failed = status.instances.filter((i) => i.state === 'failed')
+    const fresh = failed.filter((i) => !this.failedIds.has(i.id))
+    this.failedIds = new Set(failed.map((i) => i.id))
+    if (!this.waiting || fresh.length === 0 || status.ready > 0) return
+    if (status.instances.some((i) => i.state === 'starting')) return
+    const what = fresh.map((i) => `instance ${i.id} ${i.detail ?? 'failed'}`).join('; ')
+    this.answerHeld(what)
+  }
+
+  /** Answers the requests held for this group 503 (E_ROUTER_WAKE_FAILED) and closes the episode. */
+  private answerHeld(reason: string): void {
+    const router = this.parts.router
+    if (!router?.wakeFailed) return
+    this.waiting = false
+    const answered = router.wakeFailed(reason)
+    this.log.warn(
+      { group: this.name, answered, reason },
+      'no instance could be started: the requests held for one were answered 503 (E_ROUTER_WAKE_FAILED); the next request tries again',
+    )
   }
 
   /**
@@ -235,13 +274,9 @@ export class GroupRunner {
    * is cached (seed 004 handed one failure to every request for 60 s).
    */
   private wakeFailed(record: DecisionRecord): void {
-    const router = this.parts.router
-    if (!router?.wakeFailed || record.outcome !== 'failed') return
-    const answered = router.wakeFailed(record.error ?? 'the target failed to start an instance')
-    this.log.warn(
-      { group: this.name, answered },
-      'wake failed: the requests held for it were answered 503 (E_ROUTER_WAKE_FAILED); the next request wakes the group again',
-    )
+    // Answered already when the target reported the failed instance (startFailed).
+    if (record.outcome !== 'failed' || !this.waiting) return
+    this.answerHeld(record.error ?? 'the target failed to start an instance')
   }
 
   private schedule(delay: number): void {
@@ -378,6 +413,9 @@ export class GroupRunner {
     this.log.info({ group: this.name, trigger }, decision.reason)
     this.emit(record, 'started')
     const drainTimeout = settings.drainTimeout
+    /** Instances drained by this operation, to give back to the router if it fails. */
+    const drained = new Set<string>()
+    let succeeded = false
     const done = (async (): Promise<DecisionRecord> => {
       try {
         const result = await target.scale(
@@ -385,7 +423,16 @@ export class GroupRunner {
           {
             reason: decision.reason,
             drain: router
-              ? async (instance) => void (await router.drain(instance.id, drainTimeout))
+              ? async (instance) => {
+                  drained.add(instance.id)
+                  await router.drain(instance.id, drainTimeout)
+                }
+              : undefined,
+            undrain: router?.undrain
+              ? (instance) => {
+                  drained.delete(instance.id)
+                  router.undrain!(instance.id)
+                }
               : undefined,
             progress: (message) => {
               this.log.info({ group: this.name }, message)
@@ -405,6 +452,7 @@ export class GroupRunner {
         )
         this.log.info({ group: this.name, durationMs }, `now at ${decision.to} (took ${durationMs}ms)`)
         this.emit(record, 'applied', { durationMs, added: result.added, removed: result.removed })
+        succeeded = true
         return this.finish(record, 'applied', { durationMs })
       } catch (err) {
         const durationMs = clock.now() - now
@@ -432,7 +480,8 @@ export class GroupRunner {
         return this.finish(record, 'failed', { error, durationMs })
       } finally {
         // Refresh at once so the API shows the new size without waiting for the next tick.
-        this.observe().catch(() => {})
+        const refreshed = this.observe().catch(() => {})
+        if (!succeeded && drained.size > 0) void refreshed.then(() => this.undrainSurvivors(drained))
       }
     })()
     // Cleared when it finishes, unless a newer operation has replaced it by then.
@@ -451,6 +500,26 @@ export class GroupRunner {
       if (this.wakeAfterOperation && !this.operation && !this.stopped) void this.wakeDeferred()
     })
     return { record, done }
+  }
+
+  /**
+   * A scale-down that failed (or changed nothing) after draining some instances: those the
+   * target still reports ready go back into the router's rotation. Left drained, they would take
+   * no request while counted as serving, and a group down to its last instance would hold every
+   * request until `queue.timeout`.
+   */
+  private undrainSurvivors(drained: Set<string>): void {
+    const router = this.parts.router
+    if (!router?.undrain) return
+    const back = this.status.instances
+      .filter((i) => drained.has(i.id) && i.state === 'ready')
+      .map((i) => i.id)
+    for (const id of back) router.undrain(id)
+    if (back.length > 0)
+      this.log.info(
+        { group: this.name, instances: back },
+        `the operation did not remove ${back.join(', ')}: back in the router's rotation`,
+      )
   }
 
   /** Tells the group's notifiers; a throwing listener never reaches the loop. */
@@ -626,6 +695,9 @@ export class GroupRunner {
     }
     if (router) view.route = router.address
     if (this.message) view.message = this.message
+    view.cooldown = settings.governor.cooldown
+    const details = target.describe?.()
+    if (details) view.details = details
     return view
   }
 

@@ -321,7 +321,9 @@ export class Store {
       this.db.prepare('DELETE FROM receiver_cooldowns WHERE until <= ?').run(now)
       if (until > now) {
         this.db
-          .prepare('INSERT INTO receiver_cooldowns (key, until) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET until = excluded.until')
+          .prepare(
+            'INSERT INTO receiver_cooldowns (key, until) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET until = excluded.until',
+          )
           .run(key, until)
       } else {
         this.db.prepare('DELETE FROM receiver_cooldowns WHERE key = ?').run(key)

@@ -107,16 +107,16 @@ describe('seed 003 alerts (pure)', () => {
     })
     const wait = eventAlert(
       event('progress', {
-        trigger: 'reschedule_service',
+        trigger: 'scale_nodes',
         group: 'reschedule',
         reason: 'Wait to reschedule',
         message: 'Waiting for worker nodes to scale from 1 to 2 for rescheduling',
       }),
     )
-    assert.deepEqual(wait.labels, {
-      alertname: 'reschedule_service',
-      service: 'reschedule',
-      status: 'pending',
+    assert.deepEqual(wait.labels, { alertname: 'scale_nodes', service: 'reschedule', status: 'pending' })
+    assert.deepEqual(wait.annotations, {
+      summary: 'Waiting for worker nodes to scale from 1 to 2 for rescheduling',
+      request: 'Wait to reschedule',
     })
     const bad = eventAlert(
       event('failed', {
@@ -129,6 +129,24 @@ describe('seed 003 alerts (pure)', () => {
     assert.deepEqual(bad.labels, { alertname: 'scale_service', service: 'bad_request', status: 'error' })
     assert.deepEqual(bad.annotations, { summary: 'No service name in request', request: 'Incorrect request' })
   })
+})
+
+test('config: `on` defaults to every event but `started`; listing `started` brings it back', () => {
+  const base = { kind: 'alertmanager', url: 'http://127.0.0.1:9093' }
+  assert.deepEqual(alertmanagerNotifierSchema.parse(base).on, [
+    'progress',
+    'applied',
+    'failed',
+    'unchanged',
+    'shadow',
+  ])
+  assert.deepEqual(alertmanagerNotifierSchema.parse({ ...base, on: ['started', 'applied'] }).on, [
+    'started',
+    'applied',
+  ])
+  const bad = alertmanagerNotifierSchema.safeParse({ ...base, on: ['begun'] })
+  assert.equal(bad.success, false)
+  assert.deepEqual(bad.error?.issues[0]?.path, ['on', 0])
 })
 
 describe('alertmanager notifier on a real Alertmanager', { skip }, () => {
@@ -175,14 +193,15 @@ describe('alertmanager notifier on a real Alertmanager', { skip }, () => {
     assert.equal(ok.status.state, 'active')
   })
 
-  test('through the dispatcher: a scale’s events arrive; a wrong address is counted as failed', async () => {
+  test('through the dispatcher: one scale is one alert (no `started` by default); a wrong address is counted as failed', async () => {
     const results: string[] = []
     const good = alertmanagerNotifierSchema.parse({ kind: 'alertmanager', url: am.url })
     const bad = alertmanagerNotifierSchema.parse({ kind: 'alertmanager', url: `${am.url}/wrong-prefix` })
     const dispatcher = new Dispatcher(
       [
-        { notifier: createAlertmanagerNotifier(good), timeout: good.timeout },
-        { notifier: createAlertmanagerNotifier(bad), timeout: bad.timeout },
+        // As the daemon and the receiver build them: with the notifier's `on`.
+        { notifier: createAlertmanagerNotifier(good), on: good.on, timeout: good.timeout },
+        { notifier: createAlertmanagerNotifier(bad), on: bad.on, timeout: bad.timeout },
       ],
       silentLogger(),
       { delivered: (kind, result) => results.push(`${kind}:${result}`) },
@@ -191,16 +210,12 @@ describe('alertmanager notifier on a real Alertmanager', { skip }, () => {
     dispatcher.emit(event('applied', { group: 'workers', target: 'aws-asg', from: 1, to: 2 }))
     await dispatcher.idle()
     await dispatcher.close(100)
-    assert.deepEqual(results.sort(), [
-      'alertmanager:failed',
-      'alertmanager:failed',
-      'alertmanager:ok',
-      'alertmanager:ok',
-    ])
+    assert.deepEqual(results.sort(), ['alertmanager:failed', 'alertmanager:ok'])
     const alerts = await am.alerts({ group: 'workers' })
+    // Docker Scaler sent one alert per operation, never a `pending` one when it began.
     assert.deepEqual(
       alerts.map((a) => `${a.labels.alertname}/${a.labels.service}/${a.labels.status}`).sort(),
-      ['scale_nodes/aws/pending', 'scale_nodes/aws/success'],
+      ['scale_nodes/aws/success'],
     )
     const applied = alerts.find((a) => a.labels.status === 'success')!
     assert.match(applied.annotations.summary!, /^Changing the number of nodes of workers on aws from 1 to 2/)

@@ -80,7 +80,7 @@ export const alertmanagerNotifierSchema = z
       .default([...ALERTMANAGER_EVENTS])
       .describe(
         'Which events to send. Default: every event but `started` (`progress`, `applied`, `failed`, `unchanged`, `shadow`), ' +
-          "so one operation is one alert as in Docker Scaler; add `started` for a `pending` alert when an operation begins.",
+          'so one operation is one alert as in Docker Scaler; add `started` for a `pending` alert when an operation begins.',
       ),
   })
   .strict()

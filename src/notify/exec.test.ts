@@ -23,6 +23,8 @@ const EVENT: ScaleEvent = {
   reason: 'scale up 2 → 3: load_1 0.9 > 0.35',
   at: Date.UTC(2025, 0, 2, 3, 4, 5),
   durationMs: 420,
+  added: ['3164494', '3164495'],
+  removed: [],
   target: 'digitalocean',
 }
 
@@ -114,10 +116,15 @@ describe('exec notifier', () => {
     assert.equal(env.TIDE_AT, '2025-01-02T03:04:05.000Z')
     assert.equal(env.TIDE_REASON, EVENT.reason)
     assert.equal(env.CHANNEL, 'ops')
+    // Seed 002's created/deleted droplet lists: the ids, comma-separated; present but empty when none.
+    assert.equal(env.TIDE_ADDED, '3164494,3164495')
+    assert.equal(env.TIDE_REMOVED, '')
     const json = JSON.parse(readFileSync(`${out}.json`, 'utf8')) as Record<string, unknown>
     assert.equal(json.group, 'web')
     assert.equal(json.to, 3)
     assert.equal(json.summary, 'web: scaled up 2 → 3 in 420ms')
+    assert.deepEqual(json.added, ['3164494', '3164495'])
+    assert.deepEqual(json.removed, [])
     // Its output is logged, tagged with the action and the stream.
     const logged = lines.find((l) => l.msg === 'done web')
     assert.ok(logged, 'stdout line logged')
@@ -252,8 +259,16 @@ describe('exec config', () => {
   })
 
   test('eventEnv leaves out what the event does not have', () => {
-    const env = eventEnv({ ...EVENT, durationMs: undefined, kind: 'started' })
+    const env = eventEnv({
+      ...EVENT,
+      durationMs: undefined,
+      added: undefined,
+      removed: undefined,
+      kind: 'started',
+    })
     assert.equal('TIDE_DURATION_MS' in env, false)
+    assert.equal('TIDE_ADDED' in env, false)
+    assert.equal('TIDE_REMOVED' in env, false)
     assert.equal('TIDE_MESSAGE' in env, false)
     assert.equal(env.TIDE_SUMMARY, `web: scaling up 2 → 3 started (${EVENT.reason})`)
   })

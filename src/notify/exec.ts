@@ -1,7 +1,8 @@
 /**
  * `exec`: runs an executable on each event (seed 002's custom actions, done as programs rather
  * than Python modules). The event arrives twice: as environment variables for shell scripts
- * (TIDE_EVENT, TIDE_GROUP, TIDE_FROM, TIDE_TO, … — docs/actions.md lists them) and as the
+ * (TIDE_EVENT, TIDE_GROUP, TIDE_FROM, TIDE_TO, TIDE_ADDED, TIDE_REMOVED, … — docs/actions.md
+ * lists them) and as the
  * event's JSON on stdin for programs that want all of it.
  *
  * ```yaml
@@ -91,6 +92,10 @@ export function eventEnv(event: ScaleEvent): Record<string, string> {
   }
   if (event.message !== undefined) env.TIDE_MESSAGE = event.message
   if (event.durationMs !== undefined) env.TIDE_DURATION_MS = String(event.durationMs)
+  // Seed 002's actions got the created and deleted droplets; Tide gives their ids (droplet ids
+  // for the `digitalocean` target), comma-separated, on `applied` events (empty when none).
+  if (event.added !== undefined) env.TIDE_ADDED = event.added.join(',')
+  if (event.removed !== undefined) env.TIDE_REMOVED = event.removed.join(',')
   return env
 }
 

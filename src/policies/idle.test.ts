@@ -151,6 +151,21 @@ describe('idle policy: metrics with windows (seed 004)', () => {
     assert.equal(r.kind === 'scale' && r.to, 0)
   })
 
+  test("thresholds are in the metric's own units (seed 004 compared milli-units: 0.008 req/s was 8 > 0)", () => {
+    const rate = (threshold: number) =>
+      idleSchema.parse({ kind: 'idle', metrics: [{ metric: 'rate', window: '1m', threshold }] })
+    const history = recorded(0, now, (m) => (m === 'desired' ? 1 : 0.008))
+    const metrics: Metrics = { rate: { at: now, perInstance: {}, missing: [], group: 0.008 } }
+    // 0.008 requests per second is under a threshold of 0.01 requests per second: idle.
+    const idle = decideIdle(rate(0.01), input(1, now, metrics, history))
+    assert.equal(idle.kind, 'scale')
+    assert.equal((idle as { to: number }).to, 0)
+    // Threshold 0 means no activity at all: any rate above 0, however small, keeps the group up.
+    const kept = decideIdle(rate(0), input(1, now, metrics, history))
+    assert.equal((kept as { to: number }).to, 1)
+    assert.match(kept.reason, /rate is 0\.008 > 0/)
+  })
+
   test('at zero, a listed metric above its threshold wakes the group (a source that reports at zero)', () => {
     const r = decideIdle(config, input(0, now, group(0, 5)))
     assert.deepEqual(r, { kind: 'scale', to: 1, reason: 'queue 5 > 2 while the group is at zero: waking it' })

@@ -1,40 +1,61 @@
 /**
- * `predictive`: target tracking that also scales up ahead of the load it expects.
+ * `predictive`: target tracking that scales up ahead of the load it expects, keeps room for the
+ * bursts it has seen, and lets a burst go once it is over.
  *
  *   - kind: predictive
  *     metric: request_rate
- *     per_instance: 25
- *     lead: 90s              # boot time of a new instance + one evaluation interval
+ *     per_instance: 30       # the value an instance should carry (here 75 % of the 40 it can)
+ *     lead: 70s              # boot time of a new instance + one evaluation interval
+ *     burst: { deviations: 1, window: 2h }   # room for the rate + 1 σ of the last 2 h, at capacity
+ *     hold: { window: 5m, above: 0.5 }       # scale in slowly, but not by holding a burst's size
  *     mode: scale            # or forecast-only: say what it would do, do what `target` does
  *
- * It is the `target` policy (HPA's formula, same tolerance and missing-data rules) with a
- * forecast on top, made from the group's own history of the metric (PolicyInput.history):
+ * It is the `target` policy (HPA's formula, same tolerance and missing-data rules) with three
+ * additions, each of which can only ask for more instances than `target` does:
  *
- *   level     = mean of the last 5 minutes
- *   growth_k  = mean around (now + lead − k days) ÷ mean of (the last 5 minutes − k days),
- *               for k = 1, 2, 3 days (daily seasonality) and 7, 14 days (weekly)
- *   growth    = median of the daily ratios, averaged with the median of the weekly ones
- *   trend     = least-squares slope of the last 15 minutes, carried `lead` ahead
- *   forecast  = max(level × growth, level + trend × lead)
+ * 1. A forecast, from the group's own history of the metric (PolicyInput.history):
  *
- * and then: size = ceil(forecast / per_instance). Rules (AWS predictive scaling's, anchors.md §5):
- *   - it scales UP to the forecast when that is more than `target` asks for;
- *   - it never scales in on a forecast alone: a scale-in comes from the observed load (`target`),
- *     and the forecast may only hold it back (not below what is expected within `lead`);
- *   - with less than one day of history (no seasonality to learn) it is exactly `target`;
- *   - `forecast-only` returns what `target` returns, with what the forecast would have done in
- *     the sentence, so the decision log shows it before anyone trusts it.
+ *      level     = mean of the last 5 minutes
+ *      growth_k  = mean around (M + 1 min + lead − k days) ÷ mean of (the 5 minutes before
+ *                  M − k days), for k = 1, 2, 3 days (daily seasonality) and 7, 14 days
+ *                  (weekly); M is the start of the current minute
+ *      growth    = median of the daily ratios, averaged with the median of the weekly ones
+ *      trend     = least-squares slope of the last 15 minutes, carried `lead` ahead
+ *      forecast  = max(level × growth, level + trend × lead)
  *
- * Ratios rather than absolute values: the seasonal shape (how much demand grows in the next
- * minutes at this time of day) carries over between days whose level differs (a launch day,
- * a weekend), and a gap or outage in one past day only moves the median a little.
+ *    size = ceil(forecast / per_instance). Rules (AWS predictive scaling's, anchors.md §5): it
+ *    scales UP to the forecast when that is more than `target` asks for; it never scales in on a
+ *    forecast alone (a scale-in comes from the observed load, and the forecast may only hold it
+ *    back, not below what is expected within `lead`); with less than one day of history there
+ *    is no forecast. Ratios rather than absolute values: the seasonal shape carries over between
+ *    days whose level differs (a launch day, a weekend), and a gap or outage in one past day only
+ *    moves the median a little.
+ *
+ * 2. Burst room: at least ceil((value now + deviations × σ) / burst.per_instance) instances,
+ *    where σ is the standard deviation of the metric over the last `burst.window` and
+ *    burst.per_instance is what an instance can carry at most (default per_instance ÷ 0.75).
+ *    A steady service gets little room beyond `per_instance`'s; a bursty one gets more, sized
+ *    by the bursts it has actually had (provisioning for mean + kσ, as capacity planners do).
+ *
+ * 3. Hold: a scale-in goes no lower than the highest need of the last `hold.window`, but a
+ *    hold never keeps more than `hold.above` (as a fraction, at least one instance) above what
+ *    is needed now. Small dips are held, as HPA's scale-down stabilization does; a burst that is
+ *    over is let go at once instead of being paid for during the whole window. With `hold`,
+ *    give the group `scale_down.stabilization: 0s`, or the group holds the bursts anyway.
+ *
+ * `forecast-only` answers exactly what `target` answers, with what the forecast would have
+ * done in the sentence, so the decision log shows it before anyone trusts it.
+ *
+ * Slow-moving parts (the seasonal growth, σ) are computed from windows that end at the start of
+ * the current minute, once per minute and history source: `tide simulate` evaluates every 10 s
+ * for weeks of trace, and those windows do not change within a minute.
  */
 import { z } from 'zod'
 import { METRIC_NAME } from '../core/condition.js'
 import { formatDuration } from '../core/duration.js'
 import { duration } from '../core/schema.js'
 import type { Policy, PolicyInput, Recommendation } from '../core/types.js'
-import { decideTarget, type TargetConfig } from './target.js'
+import { decideTarget, explains, type TargetConfig } from './target.js'
 
 const MINUTE = 60_000
 const DAY = 86_400_000
@@ -47,6 +68,8 @@ const DAILY_LAGS = [1, 2, 3]
 const WEEKLY_LAGS = [7, 14]
 /** Growth is kept within these factors: one odd day must not ask for 20× the load. */
 const MAX_GROWTH = 4
+/** burst.per_instance by default: per_instance is taken to be 75 % of what an instance can carry. */
+const DEFAULT_BURST_SHARE = 0.75
 
 export const predictiveSchema = z
   .object({
@@ -71,6 +94,43 @@ export const predictiveSchema = z
     lead: duration('90s').describe(
       'How far ahead to forecast: the time a new instance takes to serve, plus one evaluation interval. @default 90s',
     ),
+    burst: z
+      .object({
+        deviations: z
+          .number()
+          .min(0, { message: 'must be ≥ 0 (0 turns burst room off)' })
+          .default(1)
+          .describe(
+            'Keep room for the value now plus this many standard deviations of the last `window`; 0 turns it off. @default 1',
+          ),
+        window: duration('2h').describe('How far back the standard deviation looks. @default 2h'),
+        per_instance: z
+          .number()
+          .positive({ message: 'must be > 0' })
+          .optional()
+          .describe('What one instance can carry at most, for burst room. @default per_instance ÷ 0.75'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Room for bursts, sized from how much the metric has varied recently.'),
+    hold: z
+      .object({
+        window: duration('5m').describe(
+          'A scale-in goes no lower than the highest need of this window; 0s turns holding off. @default 5m',
+        ),
+        above: z
+          .number()
+          .min(0, { message: 'must be ≥ 0' })
+          .default(0.5)
+          .describe(
+            'A hold keeps at most this fraction (and at least one instance) above what is needed now, so a burst that is over is let go. @default 0.5',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        'Scale in slowly without paying for a past burst; use it with the group’s scale_down.stabilization at 0s.',
+      ),
     mode: z
       .enum(['scale', 'forecast-only'])
       .default('scale')
@@ -86,6 +146,30 @@ export function predictiveMetrics(config: PredictiveConfig): string[] {
   return [config.metric]
 }
 
+type History = NonNullable<PolicyInput['history']>
+type Samples = ReadonlyArray<{ at: number; value: number }>
+
+/** The seasonal growth expected within `lead`, from windows that end at the start of a minute. */
+interface Seasonal {
+  growth: number
+  daily: number
+  weekly: number
+}
+
+/** What changes at most once a minute, computed once per minute and history source. */
+interface Slow {
+  seasonal: Seasonal | { none: string }
+  /** Standard deviation of the metric over burst.window; undefined without samples. */
+  spread: number | undefined
+}
+
+/** Remembers the slow parts of the last minute; one per policy instance. */
+export interface Memo {
+  history?: History
+  minute: number
+  slow?: Slow
+}
+
 export function buildPredictive(config: PredictiveConfig): Policy {
   const target: TargetConfig = {
     kind: 'target',
@@ -93,98 +177,248 @@ export function buildPredictive(config: PredictiveConfig): Policy {
     per_instance: config.per_instance,
     tolerance: config.tolerance,
   }
-  return (input) => decidePredictive(config, input, target)
+  const memo: Memo = { minute: Number.NaN }
+  return (input) => decidePredictive(config, input, target, memo)
 }
 
 /** A forecast of the metric's group value `lead` from now, and how it was made. */
 export interface Forecast {
   value: number
-  /** "level 120 × daily growth 1.08 (3 days) …" */
+  /** "120 now × 1.08 seasonal growth (3 daily lags)"; empty when the caller reads no sentence. */
   how: string
 }
 
-/** Why no forecast could be made, or the forecast. Pure. */
-export function forecast(config: PredictiveConfig, input: PolicyInput): Forecast | { none: string } {
-  const { history, now } = input
+/**
+ * growth_k: the mean around (M + 1 min + lead − k days) ÷ the mean of the 5 minutes before M − k days;
+ * undefined when either window has no history.
+ */
+function growthAt(
+  history: History,
+  metric: string,
+  minute: number,
+  lead: number,
+  k: number,
+  base?: Samples,
+): number | undefined {
+  const back = k * DAY
+  const before = base ?? history(metric, minute - RECENT - back, minute - back)
+  if (before.length === 0) return undefined
+  // Centred on the end of the current minute + lead: never nearer than now + lead.
+  const at = minute + MINUTE + lead - back
+  const ahead = history(metric, at - RECENT / 2, at + RECENT / 2)
+  if (ahead.length === 0) return undefined
+  const b = mean(before)
+  const a = mean(ahead)
+  if (b <= 0) return a <= 0 ? 1 : undefined
+  return a / b
+}
+
+function computeSlow(config: PredictiveConfig, history: History, minute: number): Slow {
   const { metric, lead } = config
-  if (!history) return { none: 'no history is kept for this group' }
-  const recent = history(metric, now - RECENT, now)
-  if (recent.length === 0) return { none: `no history of ${metric} in the last ${formatDuration(RECENT)}` }
-  const oldest = history(metric, now - DAY - RECENT, now - DAY)
+  let spread: number | undefined
+  if (config.burst.deviations > 0) spread = deviation(history(metric, minute - config.burst.window, minute))
+  const oldest = history(metric, minute - DAY - RECENT, minute - DAY)
   if (oldest.length === 0) {
-    return { none: `less than a day of ${metric} history, so no seasonality to learn yet` }
-  }
-  const level = mean(recent)
-  const ratio = (k: number): number | undefined => {
-    const back = k * DAY
-    const base = history(metric, now - RECENT - back, now - back)
-    const ahead = history(metric, now + lead - RECENT / 2 - back, now + lead + RECENT / 2 - back)
-    if (base.length === 0 || ahead.length === 0) return undefined
-    const b = mean(base)
-    const a = mean(ahead)
-    if (b <= 0) return a <= 0 ? 1 : undefined
-    return a / b
+    return {
+      seasonal: { none: `less than a day of ${metric} history, so no seasonality to learn yet` },
+      spread,
+    }
   }
   const daily: number[] = []
   const weekly: number[] = []
   for (const k of DAILY_LAGS) {
-    const r = ratio(k)
+    const r = growthAt(history, metric, minute, lead, k, k === 1 ? oldest : undefined)
     if (r !== undefined) daily.push(r)
   }
   for (const k of WEEKLY_LAGS) {
-    const r = ratio(k)
+    const r = growthAt(history, metric, minute, lead, k)
     if (r !== undefined) weekly.push(r)
   }
   let growth = median(daily)
   if (weekly.length > 0) growth = (growth + median(weekly)) / 2
   growth = Math.min(MAX_GROWTH, Math.max(1 / MAX_GROWTH, growth))
-  const seasonal = level * growth
-  const fit = slope(history(metric, now - TREND, now))
+  return { seasonal: { growth, daily: daily.length, weekly: weekly.length }, spread }
+}
+
+/** The slow parts for `now`: from the memo when the same history source asked this minute. */
+function slowParts(config: PredictiveConfig, history: History, now: number, memo?: Memo): Slow {
+  const minute = Math.floor(now / MINUTE) * MINUTE
+  if (memo?.slow !== undefined && memo.history === history && memo.minute === minute) return memo.slow
+  const slow = computeSlow(config, history, minute)
+  if (memo) {
+    memo.history = history
+    memo.minute = minute
+    memo.slow = slow
+  }
+  return slow
+}
+
+/** Why no forecast could be made, or the forecast. Pure (the memo only saves work). */
+export function forecast(
+  config: PredictiveConfig,
+  input: PolicyInput,
+  memo?: Memo,
+  recent?: Samples,
+): Forecast | { none: string } {
+  const { history, now } = input
+  const { metric, lead } = config
+  if (!history) return { none: 'no history is kept for this group' }
+  // One read for the trend window; the level is its last RECENT.
+  const trend = recent ?? history(metric, now - TREND, now)
+  let level = 0
+  let n = 0
+  for (const s of trend) {
+    if (s.at >= now - RECENT && s.at <= now) {
+      level += s.value
+      n++
+    }
+  }
+  if (n === 0) return { none: `no history of ${metric} in the last ${formatDuration(RECENT)}` }
+  level /= n
+  const { seasonal: s } = slowParts(config, history, now, memo)
+  if ('none' in s) return s
+  const seasonal = level * s.growth
+  const fit = slope(trend, now - TREND)
   const trended = Math.max(0, level + fit * (lead + RECENT / 2))
-  const lags = `${daily.length} daily${weekly.length > 0 ? ` and ${weekly.length} weekly` : ''} lag${daily.length + weekly.length === 1 ? '' : 's'}`
-  const how =
-    trended > seasonal
-      ? `${short(level)} now, rising ${short(fit * MINUTE)}/min over the last ${formatDuration(TREND)}`
-      : `${short(level)} now × ${short(growth)} seasonal growth (${lags})`
+  let how = ''
+  if (explains(input)) {
+    const lags = `${s.daily} daily${s.weekly > 0 ? ` and ${s.weekly} weekly` : ''} lag${s.daily + s.weekly === 1 ? '' : 's'}`
+    how =
+      trended > seasonal
+        ? `${short(level)} now, rising ${short(fit * MINUTE)}/min over the last ${formatDuration(TREND)}`
+        : `${short(level)} now × ${short(s.growth)} seasonal growth (${lags})`
+  }
   return { value: Math.max(seasonal, trended), how }
+}
+
+/** The metric's group value in this evaluation's reading (total, group value, or sum); undefined if unusable. */
+function valueNow(input: PolicyInput, metric: string): number | undefined {
+  const r = input.metrics[metric]
+  if (r === undefined || input.now - r.at > input.staleAfter) return undefined
+  if (r.total !== undefined && Number.isFinite(r.total)) return r.total
+  if (r.group !== undefined && Number.isFinite(r.group)) return r.group
+  let sum = 0
+  let n = 0
+  for (const id in r.perInstance) {
+    const v = r.perInstance[id]!
+    if (Number.isFinite(v)) {
+      sum += v
+      n++
+    }
+  }
+  return n > 0 && r.missing.length === 0 ? sum : undefined
+}
+
+function instances(n: number): string {
+  return `${n} instance${n === 1 ? '' : 's'}`
+}
+
+function ceil(x: number): number {
+  return Math.max(0, Math.ceil(x - 1e-9 * Math.max(1, Math.abs(x))))
 }
 
 function decidePredictive(
   config: PredictiveConfig,
   input: PolicyInput,
   target: TargetConfig,
+  memo: Memo,
 ): Recommendation {
   const reactive = decideTarget(target, input)
-  const f = forecast(config, input)
-  if ('none' in f) return { ...reactive, reason: `${reactive.reason} (no forecast: ${f.none})` }
-  const { current } = input
-  const need = Math.max(0, Math.ceil(f.value / config.per_instance - 1e-9))
+  const say = explains(input)
+  const { current, history, now } = input
+  const { metric, per_instance: perInstance } = config
+  const window = Math.max(TREND, config.hold.window)
+  const recent = history ? history(metric, now - window, now) : undefined
+  const f = forecast(config, input, memo, recent)
   const wanted = reactive.kind === 'scale' ? reactive.to : reactive.kind === 'hold' ? current : undefined
-  const expected = `${config.metric} ${short(f.value)} expected in ${formatDuration(config.lead)} (${f.how}) → ${need} instance${need === 1 ? '' : 's'}`
-  const onlyWould = (would: string): Recommendation => ({
-    ...reactive,
-    reason: `${reactive.reason}; forecast-only: would ${would}, ${expected}`,
-  })
-  if (need > current && (wanted === undefined || need > wanted)) {
-    // Ahead of the load: the forecast asks for more than the load seen now.
-    if (config.mode === 'forecast-only') return onlyWould(`scale up ${current} → ${need} ahead of the load`)
-    return { kind: 'scale', to: need, reason: `${expected}, scaling ahead of the load` }
+  let to = wanted
+  let reason = ''
+
+  // 1. The forecast.
+  if ('none' in f) {
+    if (say) reason = `${reactive.reason} (no forecast: ${f.none})`
+  } else {
+    const need = ceil(f.value / perInstance)
+    const expected = say
+      ? `${metric} ${short(f.value)} expected in ${formatDuration(config.lead)} (${f.how}) → ${instances(need)}`
+      : ''
+    if (need > current && (wanted === undefined || need > wanted)) {
+      // Ahead of the load: the forecast asks for more than the load seen now.
+      if (config.mode === 'forecast-only') {
+        if (say)
+          reason = `${reactive.reason}; forecast-only: would scale up ${current} → ${need} ahead of the load, ${expected}`
+      } else {
+        to = need
+        if (say) reason = `${expected}, scaling ahead of the load`
+      }
+    } else if (wanted !== undefined && wanted < current && need > wanted) {
+      // The load seen now allows a scale-in, but not below what is expected within `lead`.
+      const held = Math.min(current, need)
+      if (config.mode === 'forecast-only') {
+        if (say) {
+          const would = held === current ? `hold at ${current}` : `scale in only to ${held}`
+          reason = `${reactive.reason}; forecast-only: would ${would}, ${expected}`
+        }
+      } else {
+        to = held
+        if (say) reason = `${reactive.reason}, but ${expected}`
+      }
+    } else if (say) reason = `${reactive.reason}; ${expected}`
   }
-  if (wanted !== undefined && wanted < current && need > wanted) {
-    // The load seen now allows a scale-in, but not below what is expected within `lead`.
-    const to = Math.min(current, need)
-    const would = to === current ? `hold at ${current}` : `scale in only to ${to}`
-    if (config.mode === 'forecast-only') return onlyWould(would)
-    if (to === current) return { kind: 'hold', reason: `${reactive.reason}, but ${expected}` }
-    return { kind: 'scale', to, reason: `${reactive.reason}, but ${expected}` }
+
+  // 2. Burst room and 3. hold: only on a usable reading, and never in forecast-only mode.
+  const value = config.mode === 'scale' && to !== undefined ? valueNow(input, metric) : undefined
+  if (value !== undefined && to !== undefined && history) {
+    const { spread } = slowParts(config, history, now, memo)
+    if (spread !== undefined && spread > 0) {
+      const capacity = config.burst.per_instance ?? perInstance / DEFAULT_BURST_SHARE
+      const room = ceil((value + config.burst.deviations * spread) / capacity)
+      if (room > to) {
+        if (say) {
+          reason += `; room for bursts: ${metric} ${short(value)} + ${short(config.burst.deviations)} × σ ${short(spread)} (last ${formatDuration(config.burst.window)}) at ${short(capacity)} each → ${instances(room)}`
+        }
+        to = room
+      }
+    }
+    if (to < current && config.hold.window > 0 && recent !== undefined) {
+      let highest = 0
+      for (const s of recent) if (s.at >= now - config.hold.window && s.value > highest) highest = s.value
+      const peak = ceil(highest / perInstance)
+      const needNow = Math.max(to, ceil(value / perInstance))
+      const limit = needNow + Math.max(1, ceil(config.hold.above * needNow))
+      const held = Math.min(current, peak, limit)
+      if (held > to) {
+        if (say) {
+          const capped =
+            held === limit && limit < peak
+              ? `, at most ${instances(limit - needNow)} above the ${needNow} needed now`
+              : ''
+          reason += `; holding ${held}: the highest need of the last ${formatDuration(config.hold.window)} is ${peak}${capped}`
+        }
+        to = held
+      }
+    }
   }
-  return { ...reactive, reason: `${reactive.reason}; ${expected}` }
+
+  if (to === undefined) return say ? { kind: 'unknown', reason } : reactive
+  if (to === current) return { kind: 'hold', reason }
+  return { kind: 'scale', to, reason }
 }
 
-function mean(samples: ReadonlyArray<{ value: number }>): number {
+function mean(samples: Samples): number {
   let total = 0
   for (const s of samples) total += s.value
   return total / samples.length
+}
+
+/** Population standard deviation; undefined for fewer than 2 samples. */
+function deviation(samples: Samples): number | undefined {
+  const n = samples.length
+  if (n < 2) return undefined
+  const m = mean(samples)
+  let sq = 0
+  for (const s of samples) sq += (s.value - m) * (s.value - m)
+  return Math.sqrt(sq / n)
 }
 
 /** Median of a short list; 1 (no growth) for an empty one. */
@@ -198,7 +432,7 @@ function median(values: number[]): number {
   return n % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-/** About three significant digits, cheaply: this runs at every evaluation. */
+/** About three significant digits, cheaply. */
 function short(n: number): string {
   if (Number.isInteger(n)) return String(n)
   const a = Math.abs(n)
@@ -207,23 +441,26 @@ function short(n: number): string {
   return String(Number(n.toPrecision(3)))
 }
 
-/** Least-squares slope (value per ms); 0 with fewer than 3 samples or no spread in time. */
-function slope(samples: ReadonlyArray<{ at: number; value: number }>): number {
-  const n = samples.length
-  if (n < 3) return 0
+/**
+ * Least-squares slope (value per ms) of the samples at or after `since`; 0 with fewer than 3
+ * or no spread in time. One pass, with times taken from `since` to keep the sums small.
+ */
+function slope(samples: Samples, since: number): number {
+  let n = 0
   let st = 0
   let sv = 0
+  let stt = 0
+  let stv = 0
   for (const s of samples) {
-    st += s.at
+    if (s.at < since) continue
+    const t = s.at - since
+    n++
+    st += t
     sv += s.value
+    stt += t * t
+    stv += t * s.value
   }
-  const mt = st / n
-  const mv = sv / n
-  let num = 0
-  let den = 0
-  for (const s of samples) {
-    num += (s.at - mt) * (s.value - mv)
-    den += (s.at - mt) * (s.at - mt)
-  }
-  return den > 0 ? num / den : 0
+  if (n < 3) return 0
+  const den = n * stt - st * st
+  return den > 0 ? (n * stv - st * sv) / den : 0
 }

@@ -67,32 +67,45 @@ function instances(n: number): string {
   return `${n} instance${n === 1 ? '' : 's'}`
 }
 
-/** The words every sentence of one config shares, made only when a sentence is read. */
-function words(config: TargetConfig) {
-  const tol = `${formatNumber(config.tolerance * 100)}%`
-  const goal = `target ${formatNumber(config.per_instance)}`
-  return { tol, goal, above: `> ${goal} +${tol}`, below: `< ${goal} −${tol}` }
+/**
+ * What a caller that reads no sentence may add to the policy input: with `explain: false`
+ * (`tide simulate`, which makes half a million decisions and reads none of their sentences) the
+ * answer's `reason` is empty. The answer itself is the same; the daemon never sets it.
+ */
+export interface Explain {
+  explain?: boolean
+}
+
+/** Whether the caller reads the sentences (true unless it said `explain: false`). */
+export function explains(input: PolicyInput): boolean {
+  return (input as PolicyInput & Explain).explain !== false
 }
 
 function within(ratio: number, tolerance: number): boolean {
   return ratio >= 1 - tolerance && ratio <= 1 + tolerance
 }
 
-/**
- * Pure: same config and input, same answer. The `reason` of the answer is a getter that builds
- * the sentence when it is read (the daemon reads every one; `tide simulate` reads none).
- */
+/** The words every sentence of one config shares. */
+function words(config: TargetConfig) {
+  const tol = `${formatNumber(config.tolerance * 100)}%`
+  const goal = `target ${formatNumber(config.per_instance)}`
+  return { tol, goal, above: `> ${goal} +${tol}`, below: `< ${goal} −${tol}` }
+}
+
+const QUIET = { tol: '', goal: '', above: '', below: '' }
+
+/** Pure: same config and input, same answer. */
 export function decideTarget(config: TargetConfig, input: PolicyInput): Recommendation {
   const { metric, per_instance: target, tolerance } = config
   const { current } = input
   const view = readMetric(input.metrics, metric, input.now, input.staleAfter)
+  const say = explains(input)
+  const { tol, goal, above, below } = say ? words(config) : QUIET
 
   if (view.stale || view.absent) {
     return {
       kind: 'unknown',
-      get reason() {
-        return `${describeGap(view, input.staleAfter)}, so the size it needs is unknown`
-      },
+      reason: say ? `${describeGap(view, input.staleAfter)}, so the size it needs is unknown` : '',
     }
   }
 
@@ -100,181 +113,121 @@ export function decideTarget(config: TargetConfig, input: PolicyInput): Recommen
   if (level?.of === 'group') {
     // HPA's GetObjectMetricReplicas: the ratio scales the current size.
     const value = level.value
-    const shown = () => `${metric} ${formatNumber(value, target)} (group)`
+    const shown = say ? `${metric} ${formatNumber(value, target)} (group)` : ''
     if (current === 0) {
       return {
         kind: 'hold',
-        get reason() {
-          return `${shown()} and the group has no instances: a group value gives no size at zero`
-        },
+        reason: say ? `${shown} and the group has no instances: a group value gives no size at zero` : '',
       }
     }
     const ratio = value / target
     if (within(ratio, tolerance)) {
-      return {
-        kind: 'hold',
-        get reason() {
-          const w = words(config)
-          return `${shown()} is within ${w.tol} of ${w.goal}`
-        },
-      }
+      return { kind: 'hold', reason: say ? `${shown} is within ${tol} of ${goal}` : '' }
     }
     const desired = Math.max(0, ceil(current * ratio))
-    const explain = () => {
-      const w = words(config)
-      const formula = `(${current} × ${formatNumber(value)} / ${formatNumber(target)})`
-      return { formula, side: ratio > 1 ? w.above : w.below }
-    }
+    const formula = say ? `(${current} × ${formatNumber(value)} / ${formatNumber(target)})` : ''
+    const side = ratio > 1 ? above : below
     if (desired === current) {
       return {
         kind: 'hold',
-        get reason() {
-          const { formula, side } = explain()
-          return `${shown()} ${side}, still needs ${instances(current)} ${formula}`
-        },
+        reason: say ? `${shown} ${side}, still needs ${instances(current)} ${formula}` : '',
       }
     }
     return {
       kind: 'scale',
       to: desired,
-      get reason() {
-        const { formula, side } = explain()
-        return `${shown()} ${side} → ${instances(desired)} ${formula}`
-      },
+      reason: say ? `${shown} ${side} → ${instances(desired)} ${formula}` : '',
     }
   }
 
   if (view.total !== undefined) {
     const total = view.total
     const desired = Math.max(0, ceil(total / target))
-    const shown = () => `${metric} ${formatNumber(total)} in total`
+    const shown = say ? `${metric} ${formatNumber(total)} in total` : ''
     if (current === 0) {
       if (desired === 0) {
-        return {
-          kind: 'hold',
-          get reason() {
-            return `${shown()} and the group has no instances`
-          },
-        }
+        return { kind: 'hold', reason: say ? `${shown} and the group has no instances` : '' }
       }
       return {
         kind: 'scale',
         to: desired,
-        get reason() {
-          return `${shown()} with no instances, ${words(config).goal} each → ${instances(desired)}`
-        },
+        reason: say ? `${shown} with no instances, ${goal} each → ${instances(desired)}` : '',
       }
     }
     const ratio = total / (current * target)
-    const per = () => `${shown()}, ${formatNumber(total / current, target)} per instance over ${current}`
+    const per = say ? `${shown}, ${formatNumber(total / current, target)} per instance over ${current}` : ''
     if (within(ratio, tolerance)) {
-      return {
-        kind: 'hold',
-        get reason() {
-          const w = words(config)
-          return `${per()}, is within ${w.tol} of ${w.goal}`
-        },
-      }
+      return { kind: 'hold', reason: say ? `${per}, is within ${tol} of ${goal}` : '' }
     }
     if (desired === current) {
-      return {
-        kind: 'hold',
-        get reason() {
-          return `${per()}, still needs ${instances(current)}`
-        },
-      }
+      return { kind: 'hold', reason: say ? `${per}, still needs ${instances(current)}` : '' }
     }
     return {
       kind: 'scale',
       to: desired,
-      get reason() {
-        const w = words(config)
-        return `${per()} ${ratio > 1 ? w.above : w.below} → ${instances(desired)}`
-      },
+      reason: say ? `${per} ${ratio > 1 ? above : below} → ${instances(desired)}` : '',
     }
   }
 
   if (view.reported === 0) {
     return {
       kind: 'unknown',
-      get reason() {
-        return `${describeGap(view, input.staleAfter)}, so the size it needs is unknown`
-      },
+      reason: say ? `${describeGap(view, input.staleAfter)}, so the size it needs is unknown` : '',
     }
   }
   let sum = 0
   for (const v of Object.values(view.values)) sum += v
   const usage = sum / view.reported
   const ratio = usage / target
-  const reporting = () => `${coverage(view)} reporting`
-  const per = () => `${metric} ${formatNumber(usage, target)} per instance`
+  const reporting = say ? `${coverage(view)} reporting` : ''
+  const per = say ? `${metric} ${formatNumber(usage, target)} per instance` : ''
   if (within(ratio, tolerance)) {
-    return {
-      kind: 'hold',
-      get reason() {
-        const w = words(config)
-        return `${per()} is within ${w.tol} of ${w.goal} (${reporting()})`
-      },
-    }
+    return { kind: 'hold', reason: say ? `${per} is within ${tol} of ${goal} (${reporting})` : '' }
   }
 
   if (view.missing.length === 0) {
     const desired = ceil(sum / target)
-    const side = () => (ratio > 1 ? words(config).above : words(config).below)
     if (desired === current) {
       return {
         kind: 'hold',
-        get reason() {
-          return `${per()} ${side()} (${reporting()}), still ${instances(current)}`
-        },
+        reason: say ? `${per} ${ratio > 1 ? above : below} (${reporting}), still ${instances(current)}` : '',
       }
     }
     return {
       kind: 'scale',
       to: desired,
-      get reason() {
-        return `${per()} ${side()} (${reporting()}) → ${instances(desired)}`
-      },
+      reason: say ? `${per} ${ratio > 1 ? above : below} (${reporting}) → ${instances(desired)}` : '',
     }
   }
 
   // Some instances did not report: recompute conservatively (HPA's replica_calculator).
+  const missing = say ? listNames(view.missing, 3) : ''
   const n = view.expected
+  const direction = ratio > 1 ? above : below
   // Scale-down counts the missing at 100 % of target, scale-up at 0 %.
   const filled = ratio < 1 ? (sum + view.missing.length * target) / (n * target) : sum / (n * target)
   const desired = ceil(filled * n)
-  const direction = () => (ratio > 1 ? words(config).above : words(config).below)
-  const estimate = () =>
-    `counting ${listNames(view.missing, 3)} at ${ratio < 1 ? 'target' : '0'} it is ${formatNumber(filled * target, target)} per instance`
+  const estimate = say
+    ? `counting ${missing} at ${ratio < 1 ? 'target' : '0'} it is ${formatNumber(filled * target, target)} per instance`
+    : ''
   const why = within(filled, tolerance)
-    ? () => `within ${words(config).tol} of ${words(config).goal}`
+    ? `within ${tol} of ${goal}`
     : ratio < 1 !== filled < 1
-      ? () => `${filled < 1 ? 'below' : 'above'} ${words(config).goal}`
+      ? `${filled < 1 ? 'below' : 'above'} ${goal}`
       : (ratio < 1 && desired >= current) || (ratio > 1 && desired <= current)
-        ? () => `which ${instances(current)} still fit`
+        ? `which ${instances(current)} still fit`
         : undefined
-  const observed = () => `${per()} ${direction()} (${reporting()}), but ${estimate()}`
-  if (why !== undefined) {
-    return {
-      kind: 'hold',
-      get reason() {
-        return `${observed()}, ${why()}: holding (HPA)`
-      },
-    }
-  }
+  const observed = say ? `${per} ${direction} (${reporting}), but ${estimate}` : ''
+  if (why !== undefined) return { kind: 'hold', reason: say ? `${observed}, ${why}: holding (HPA)` : '' }
   if (ratio < 1) {
     return {
       kind: 'unknown',
-      get reason() {
-        return `${observed()} → ${instances(desired)}; missing data never scales down`
-      },
+      reason: say ? `${observed} → ${instances(desired)}; missing data never scales down` : '',
     }
   }
   return {
     kind: 'scale',
     to: desired,
-    get reason() {
-      return `${per()} ${direction()} (${reporting()}); ${estimate()} → ${instances(desired)}`
-    },
+    reason: say ? `${per} ${direction} (${reporting}); ${estimate} → ${instances(desired)}` : '',
   }
 }

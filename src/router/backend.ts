@@ -40,6 +40,8 @@ export class BackendState {
   readonly idle: UpstreamConn[] = []
   /** Resolved when inFlight reaches 0. */
   readonly waiters: Array<() => void> = []
+  /** Ends the drains waiting on this backend when it is taken back into rotation (undrain). */
+  readonly undrains = new Set<() => void>()
   /** Client connections tunnelled to this backend after a 101 (each counts one in flight). */
   readonly tunnels = new Set<ClientConn>()
 

@@ -260,6 +260,12 @@ export class ClusterRouter implements Router {
     })
   }
 
+  undrain(id: string): void {
+    if (!this.draining.delete(id)) return
+    if (this.backends.some((b) => b.id === id)) this.demand.reset()
+    this.broadcast({ t: 'undrain', id })
+  }
+
   private settle(seq: number): void {
     const drain = this.drains.get(seq)
     if (drain === undefined) return

@@ -40,21 +40,29 @@ export class Demand {
     private readonly logger?: RouterLogger,
   ) {}
 
+  /**
+   * A listener added while an episode is already open is told at once: the router listens
+   * before its group has started (a target may take seconds to connect), and a request that
+   * came in between would otherwise wait for a wake nobody was asked for.
+   */
   add(listener: () => void): void {
     this.listeners.push(listener)
+    if (this.signalled) this.call(listener)
+  }
+
+  private call(listener: () => void): void {
+    try {
+      listener()
+    } catch (err) {
+      this.logger?.error({ group: this.group, err }, 'router: onDemand listener threw')
+    }
   }
 
   /** A request found no ready backend. */
   signal(): void {
     if (this.signalled) return
     this.signalled = true
-    for (const listener of this.listeners) {
-      try {
-        listener()
-      } catch (err) {
-        this.logger?.error({ group: this.group, err }, 'router: onDemand listener threw')
-      }
-    }
+    for (const listener of this.listeners) this.call(listener)
   }
 
   /** Backends are ready: the episode is over. */

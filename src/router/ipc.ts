@@ -20,6 +20,7 @@ export interface WorkerInit {
 export type ToWorker =
   | { t: 'backends'; backends: BackendSpec[]; draining: string[] }
   | { t: 'drain'; id: string; seq: number; timeoutMs: number }
+  | { t: 'undrain'; id: string }
   | { t: 'close'; timeoutMs: number }
   | { t: 'wakeFailed'; message: string }
 

@@ -66,6 +66,10 @@ export class LocalRouter implements Router {
     return this.proxy.drain(id, timeoutMs)
   }
 
+  undrain(id: string): void {
+    if (this.proxy.undrain(id)) this.demand.reset()
+  }
+
   stats(options: { windowMs?: number } = {}): RouterStats {
     const ring = this.history?.ring ?? new CounterHistory()
     return statsFrom(this.proxy.counters(), ring, options.windowMs ?? DEFAULT_STATS_WINDOW_MS)

@@ -173,16 +173,41 @@ export class ProxyServer {
       const timer = setTimeout(() => {
         const i = backend.waiters.indexOf(done)
         if (i >= 0) backend.waiters.splice(i, 1)
+        backend.undrains.delete(cancel)
         resolve({ inFlight: backend.inFlight, timedOut: true })
         // An upgraded connection has no end of its own: past the drain timeout, the router ends it.
         if (cutTunnels) for (const c of [...backend.tunnels]) c.closeTunnel()
       }, timeoutMs)
       const done = () => {
         clearTimeout(timer)
+        backend.undrains.delete(cancel)
         resolve({ inFlight: 0, timedOut: false })
       }
+      // Taken back into rotation before its requests ended: the drain is over, nothing is cut.
+      const cancel = () => {
+        clearTimeout(timer)
+        const i = backend.waiters.indexOf(done)
+        if (i >= 0) backend.waiters.splice(i, 1)
+        resolve({ inFlight: backend.inFlight, timedOut: false })
+      }
       backend.waiters.push(done)
+      backend.undrains.add(cancel)
     })
+  }
+
+  /**
+   * Takes a drained backend back into rotation (the target kept the instance it was about to
+   * remove, or the operation failed): it takes new requests again, and a drain still waiting on
+   * it resolves now. False when `id` is not a current backend or was not draining.
+   */
+  undrain(id: string): boolean {
+    const backend = this.byId.get(id)
+    if (backend === undefined || !backend.draining) return false
+    backend.draining = false
+    for (const cancel of [...backend.undrains]) cancel()
+    backend.undrains.clear()
+    this.refreshReady()
+    return true
   }
 
   private refreshReady(): void {

@@ -26,6 +26,14 @@ export interface Router {
    * `timeoutMs` (default `drain_timeout`) with how many were left.
    */
   drain(id: string, timeoutMs?: number): Promise<DrainResult>
+  /**
+   * Takes a drained backend back into rotation: the target kept the instance it was about to
+   * remove (Kubernetes chose another pod), or the operation failed before removing it. Without
+   * this a backend that stays in `setBackends` after a drain would stay out of rotation for good.
+   * A drain still waiting on it resolves at once. Nothing happens for an id that is not draining.
+   * (Optional so that test doubles of the router need not have it.)
+   */
+  undrain?(id: string): void
   /** Counters now, and figures over the last `windowMs` (default 10 s). */
   stats(options?: { windowMs?: number }): RouterStats
   /** Called once per demand episode: a request arrived while no backend was ready. */

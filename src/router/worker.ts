@@ -97,6 +97,10 @@ process.on('message', (message: ToWorker) => {
         send({ t: 'drained', seq: message.seq, ...result })
       })
       break
+    case 'undrain':
+      proxy.undrain(message.id)
+      changed = true
+      break
     case 'wakeFailed':
       proxy.failQueue('E_ROUTER_WAKE_FAILED', message.message)
       changed = true

@@ -79,6 +79,18 @@ for (const workers of [1, 2]) {
       assert.ok(Math.abs(waits[0]!.ms - waited) <= 1)
     })
 
+    test('a request that arrives before the group listens for demand is not forgotten: the listener hears of it when added', async () => {
+      const r = await router(workers)
+      const held = get(r, '/early')
+      await until(() => r.stats().queued === 1, 'the early request held')
+      let demand = 0
+      r.onDemand(() => demand++)
+      assert.equal(demand, 1, 'told at once of the episode already open')
+      r.setBackends([{ id: 'a', address: await upstream() }])
+      assert.equal((await held).status, 200)
+      assert.equal(demand, 1)
+    })
+
     test('a failed wake answers every held request 503 with Retry-After at once, and the next request wakes again', async () => {
       const r = await router(workers, { queue: { timeout: '60s' } })
       const waits: boolean[] = []

@@ -170,12 +170,20 @@ export function kpa(model: GroupModel): Controller {
 export interface TideKnobs {
   /** Share of an instance's capacity to aim for. @default 0.75 */
   utilization?: number
-  /** Scale-down stabilization, ms. @default 300000 */
+  /** The group's scale-down stabilization, ms. @default 0 (predictive's `hold` does it) */
   stabilization?: number
   /** Evaluation interval, ms. @default 10000 */
   interval?: number
   /** `predictive` (default) or plain `target`. */
   kind?: 'predictive' | 'target'
+  /** predictive's burst.deviations (0: off). @default 1 */
+  deviations?: number
+  /** predictive's burst.window, ms. @default 2 h */
+  burstWindow?: number
+  /** predictive's hold.window, ms (0: off). @default 5 min */
+  hold?: number
+  /** predictive's hold.above. @default 0.5 */
+  above?: number
 }
 
 /**
@@ -184,8 +192,9 @@ export interface TideKnobs {
  * - `predictive` on request_rate at 75 % of capacity: the forecast covers the growth expected
  *   while a new instance boots, so the headroom only has to cover the forecast's error; HPA and
  *   Knative, which only react, keep 30 % for both;
- * - lead = boot + one interval; 10 s interval; scale-down stabilization 300 s (Tide's default,
- *   as HPA's); no cooldown (stabilization already keeps it from flapping).
+ * - burst room for the rate + 1 σ of the last 2 h at full capacity, and a 5 min hold of at most
+ *   half again what is needed now (predictive's defaults), with no group stabilization;
+ * - lead = boot + one interval; 10 s interval; no cooldown.
  */
 export function tideRecommended(
   model: Pick<GroupModel, 'capacity' | 'boot' | 'min' | 'max'>,
@@ -193,6 +202,7 @@ export function tideRecommended(
 ) {
   const interval = knobs.interval ?? 10_000
   const perInstance = model.capacity * (knobs.utilization ?? 0.75)
+  const seconds = (ms: number) => `${Math.round(ms / 1000)}s`
   const policy: PolicyConfigInput =
     knobs.kind === 'target'
       ? { kind: 'target', name: 'tide', metric: 'request_rate', per_instance: perInstance }
@@ -201,7 +211,13 @@ export function tideRecommended(
           name: 'tide',
           metric: 'request_rate',
           per_instance: perInstance,
-          lead: `${Math.round((model.boot + interval) / 1000)}s`,
+          lead: seconds(model.boot + interval),
+          burst: {
+            deviations: knobs.deviations ?? 1,
+            window: seconds(knobs.burstWindow ?? 7_200_000),
+            per_instance: model.capacity,
+          },
+          hold: { window: seconds(knobs.hold ?? 300_000), above: knobs.above ?? 0.5 },
         }
   return {
     interval,
@@ -211,7 +227,7 @@ export function tideRecommended(
       max: model.max,
       cooldown: 0,
       stabilizationUp: 0,
-      stabilizationDown: knobs.stabilization ?? 300_000,
+      stabilizationDown: knobs.stabilization ?? 0,
     } satisfies GovernorConfig,
   }
 }

@@ -130,4 +130,38 @@ describe('kubernetes target behind the router: 0 → n → 0', { skip }, () => {
       [['/again', true]],
     )
   })
+
+  test('requests that arrive while the last pod drains are held, then served by the pod the group wakes next', async () => {
+    await waitFor('one pod ready', 10_000, () => group().ready >= 1)
+    const decisionsBefore = tide.controller.decisions('hello', { limit: 100 }).length
+    const slow = get('/last-slow?sleep=1500')
+    await new Promise((r) => setTimeout(r, 300))
+    const down = tide.controller.scale('hello', { to: 0, wait: true, force: true })
+    await new Promise((r) => setTimeout(r, 150))
+    const during = Promise.all(Array.from({ length: 5 }, (_, i) => get(`/during-${i}`)))
+    const [slowAnswer, answers, record] = await Promise.all([slow, during, down])
+    assert.equal(record.outcome, 'applied', JSON.stringify(record))
+    assert.equal(slowAnswer.status, 200, 'the request in flight finished on the draining pod')
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [200, 200, 200, 200, 200],
+      'no request that arrived during the drain was dropped',
+    )
+    const served = k8s.kubelet!.served.filter((s) => s.path.startsWith('/during-'))
+    assert.equal(served.length, 5)
+    assert.deepEqual(
+      served.filter((s) => !s.ready),
+      [],
+      'each was served by a Ready pod',
+    )
+    // The scale-down to zero finished first; the held requests then woke the group once.
+    const later = tide.controller.decisions('hello', { limit: 100 }).slice(0, -decisionsBefore || undefined)
+    assert.equal(
+      later.filter((d) =>
+        d.reason.startsWith('scale up 0 → 1: a request arrived while the group was at zero'),
+      ).length,
+      1,
+      later.map((d) => d.reason).join('\n'),
+    )
+  })
 })

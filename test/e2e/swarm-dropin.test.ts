@@ -5,6 +5,9 @@
  * and stops on a signal. Bad variables are all reported at once, naming each.
  */
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { main } from '../../src/cli/main.js'
 import { requireAlertmanager, type RunningAlertmanager, startAlertmanager } from '../support/prometheus.js'
@@ -109,6 +112,73 @@ describe('tide docker-scaler (drop-in) on a real Swarm', { skip }, () => {
     signal?.('SIGTERM')
     assert.equal(await exit, 0)
     await assert.rejects(fetch(`${url}/v1/ping`), 'the server is closed after the signal')
+  })
+
+  /** Starts `tide docker-scaler --json` with `env`; resolves to its URL and a stop function. */
+  async function startDropIn(env: Record<string, string>) {
+    const stdout = sink()
+    let signal: ((s: string) => void) | undefined
+    const exit = main(['node', 'tide', 'docker-scaler', '--json'], {
+      env: { TIDE_LISTEN: '127.0.0.1:0', TIDE_LOG_LEVEL: 'silent', ...env },
+      stdout,
+      stderr: sink(),
+      onSignal: (listener) => {
+        signal = listener
+        return () => (signal = undefined)
+      },
+    })
+    await eventually('the address on stdout', 30_000, () => stdout.text.includes('\n'))
+    const { url } = JSON.parse(stdout.text.split('\n')[0]!) as { url: string }
+    return {
+      url,
+      async stop() {
+        signal?.('SIGTERM')
+        assert.equal(await exit, 0)
+      },
+    }
+  }
+
+  test('/metrics counts the operations; with TIDE_STORE a restart keeps the alert group’s cooldown', async () => {
+    const name = await swarm.createService({ replicas: 1 })
+    const dir = mkdtempSync(join(tmpdir(), 'tide-dropin-store-'))
+    const env = { DOCKER_HOST: swarm.host, TIDE_STORE: join(dir, 'tide.db') }
+    const alert = {
+      version: '4',
+      groupKey: `{}:{service="${name}"}`,
+      status: 'firing',
+      groupLabels: { service: name, scale: 'up' },
+      commonLabels: { alertname: 'ServiceLoadHigh', service: name, scale: 'up' },
+      alerts: [
+        { status: 'firing', labels: { service: name, scale: 'up' }, startsAt: '2026-01-01T00:00:00Z' },
+      ],
+    }
+    const post = async (url: string) => {
+      const res = await fetch(`${url}/v1/scale-service`, { method: 'POST', body: JSON.stringify(alert) })
+      return ((await res.json()) as { message: string }).message
+    }
+    const count = async (url: string, result: string) => {
+      const text = await (await fetch(`${url}/metrics`)).text()
+      const re = new RegExp(
+        `^tide_receiver_operations_total\\{operation="scale_service",result="${result}"\\} (\\d+)$`,
+        'm',
+      )
+      return Number(re.exec(text)?.[1] ?? 0)
+    }
+    try {
+      let tide = await startDropIn(env)
+      assert.equal(await post(tide.url), `Scaling ${name} from 1 to 2 replicas (min: 1, max: 5)`)
+      assert.equal(await count(tide.url, 'applied'), 1)
+      assert.match(await (await fetch(`${tide.url}/metrics`)).text(), /^tide_process_cpu_seconds_total /m)
+      await tide.stop()
+
+      tide = await startDropIn(env)
+      assert.match(await post(tide.url), /this alert group already scaled it; ignored/)
+      assert.equal(await count(tide.url, 'ignored'), 1)
+      assert.equal((await swarm.docker.getService(name).inspect()).Spec.Mode.Replicated.Replicas, 2)
+      await tide.stop()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   test('bad variables are all reported at once, each by name; no credentials beyond loopback is refused', async () => {

@@ -11,6 +11,7 @@ import { Receiver } from '../../src/alertmanager/receiver.js'
 import { createReceiverServer } from '../../src/alertmanager/server.js'
 import type { ScaleEvent } from '../../src/core/types.js'
 import { silentLogger } from '../../src/engine/log.js'
+import { ALERTMANAGER_EVENTS, eventAlert } from '../../src/notify/alertmanager.js'
 import { AsgApi } from '../../src/targets/aws-asg/index.js'
 import { NodeWaiter, SwarmApi } from '../../src/targets/docker-swarm/index.js'
 import { type Moto, MOTO_CREDENTIALS, requireMoto, startMoto } from '../support/moto.js'
@@ -24,6 +25,21 @@ import {
 } from '../support/swarm.js'
 
 const skip = requireSwarm() || requireMoto()
+
+/** The alerts the default alertmanager notifier sends: [alertname, service, status, request, summary]. */
+function seedAlerts(events: ScaleEvent[]): string[][] {
+  return events
+    .filter((e) => (ALERTMANAGER_EVENTS as readonly string[]).includes(e.kind))
+    .map((e) => eventAlert(e))
+    .map((a) => [
+      a.labels.alertname!,
+      a.labels.service!,
+      a.labels.status!,
+      a.annotations.request!,
+      a.annotations.summary!,
+    ])
+}
+const TICK = /^Waited \d+ seconds for a total of \d+ worker nodes to come online$/
 
 describe('node scaling and rescheduling on a real Swarm with moto', { skip }, () => {
   let swarm: Swarm
@@ -46,11 +62,17 @@ describe('node scaling and rescheduling on a real Swarm with moto', { skip }, ()
     const waiter = new NodeWaiter(api)
     const managers = await api.readyNodes('manager', AbortSignal.timeout(10_000))
     assert.ok(managers >= 1)
-    // More nodes than asked for is enough (Docker Scaler waited for exact equality).
-    assert.deepEqual(await waiter.wait({ role: 'manager', atLeast: 1, interval: 100, timeout: 1000 }), {
-      outcome: 'ready',
-      ready: managers,
-    })
+    // More nodes than asked for is enough (Docker Scaler waited for exact equality), and the
+    // first check is at once (Docker Scaler's came one full interval, 60s, after the start).
+    const started = Date.now()
+    assert.deepEqual(
+      await waiter.wait({ role: 'manager', atLeast: 1, interval: 3_600_000, timeout: 7_200_000 }),
+      {
+        outcome: 'ready',
+        ready: managers,
+      },
+    )
+    assert.ok(Date.now() - started < 30_000)
     await assert.rejects(
       waiter.wait({ role: 'worker', atLeast: 50, interval: 100, timeout: 600 }),
       (err: Error & { code?: string }) => {
@@ -139,6 +161,38 @@ describe('node scaling and rescheduling on a real Swarm with moto', { skip }, ()
           ['applied', 'scale_nodes', 0, 1, 'aws-asg'],
         ],
       )
+      // Seed 003's alerts, in order (seeds.md §3.6); the checks while waiting are pending alerts.
+      const alerts = seedAlerts(events)
+      const ticks = alerts.filter((a) => TICK.test(a[4]!))
+      assert.ok(ticks.length >= 1, 'at least one check found the worker missing')
+      for (const tick of ticks) {
+        assert.deepEqual(tick.slice(0, 4), [
+          'reschedule_service',
+          'reschedule',
+          'pending',
+          'Waiting for nodes to scale',
+        ])
+      }
+      assert.deepEqual(
+        alerts.filter((a) => !TICK.test(a[4]!)),
+        [
+          [
+            'scale_nodes',
+            'aws',
+            'success',
+            'Scale nodes up on: aws, by: 1, type: worker',
+            'Changing the number of worker nodes on aws from 0 to 1',
+          ],
+          [
+            'scale_nodes',
+            'reschedule',
+            'pending',
+            'Wait to reschedule',
+            'Waiting for worker nodes to scale from 0 to 1 for rescheduling',
+          ],
+          ['reschedule_service', 'reschedule', 'success', done.message!, done.message!],
+        ],
+      )
       // The forced update spread the labelled service over both nodes; the other one did not move.
       await eventually('a labelled task on the new worker', 90_000, async () => {
         const tasks = await swarm.runningTasks(labelled)
@@ -157,11 +211,13 @@ describe('node scaling and rescheduling on a real Swarm with moto', { skip }, ()
         'Changing the number of worker nodes on aws from 1 to 0',
       )
       assert.equal(receiver.waiter.waiting, false)
+      const count = events.length
       const atMin = await fetch(`${base}/v1/scale-nodes?scale=down&type=worker`, { method: 'POST' })
       assert.equal(
         ((await atMin.json()) as { message: string }).message,
         'worker nodes are already descaled to the minimum number of 0 nodes',
       )
+      assert.equal(events.length, count, 'no alert at the minimum by default (ALERT_NODE_MIN=false)')
       const badType = await fetch(`${base}/v1/scale-nodes?scale=up&type=robot`, { method: 'POST' })
       assert.equal(badType.status, 400)
       assert.equal(
@@ -180,10 +236,167 @@ describe('node scaling and rescheduling on a real Swarm with moto', { skip }, ()
         ((await capped.json()) as { message: string }).message,
         'worker nodes are already scaled to the maximum number of 0 nodes',
       )
+      // At the maximum an alert by default (ALERT_NODE_MAX=true), the step from the request's default.
+      assert.deepEqual(seedAlerts(events.slice(-1)), [
+        [
+          'scale_nodes',
+          'aws',
+          'success',
+          'Scale nodes up on: aws, by: 1, type: worker',
+          'worker nodes are already scaled to the maximum number of 0 nodes',
+        ],
+      ])
       assert.equal((await moto.describe('swarm-workers')).DesiredCapacity, 0)
       assert.ok(MOTO_CREDENTIALS.accessKeyId)
     } finally {
       await server.close()
+      await receiver.close()
+      asg.close()
+    }
+  })
+
+  test('node waits: a newer scale-up cancels the older wait (a success alert); a timeout is an error alert', async () => {
+    // Far more workers than will ever join, so both waits really wait whatever the swarm holds.
+    await moto.createGroup('swarm-workers-wait', { min: 0, max: 20, desired: 10 })
+    const events: ScaleEvent[] = []
+    const config = receiverSchema.parse({
+      host: swarm.host,
+      nodes: {
+        region: moto.region,
+        endpoint: moto.endpoint,
+        worker: { asg: 'swarm-workers-wait', min: 0, max: 20, up_by: 2 },
+      },
+      reschedule: { interval: '200ms', timeout: '1500ms' },
+    })
+    const asg = new AsgApi({ region: moto.region, endpoint: moto.endpoint, envFile: moto.envFile() })
+    const receiver = new Receiver(config, {
+      logger: silentLogger(),
+      swarm: api,
+      asg,
+      events: (e) => events.push(e),
+    })
+    try {
+      const signal = () => AbortSignal.timeout(60_000)
+      const none = { groupLabels: {}, commonLabels: {}, commonAnnotations: {}, alerts: [] }
+      const first = await receiver.run(
+        receiver.nodeAction(new URLSearchParams('scale=up&type=worker'), {
+          groupLabels: {},
+          commonLabels: {},
+          commonAnnotations: {},
+          alerts: [],
+        }),
+        signal(),
+      )
+      assert.equal(first.message, 'Changing the number of worker nodes on aws from 10 to 12')
+      assert.equal(receiver.waiter.waiting, true)
+      const second = await receiver.run(
+        receiver.nodeAction(new URLSearchParams('scale=up&type=worker&by=1'), {
+          groupLabels: {},
+          commonLabels: {},
+          commonAnnotations: {},
+          alerts: [],
+        }),
+        signal(),
+      )
+      assert.equal(second.message, 'Changing the number of worker nodes on aws from 12 to 13')
+      // A scale-down while a wait is in progress restarts it with the new count (as the original).
+      const third = await receiver.run(
+        receiver.nodeAction(new URLSearchParams('scale=down&type=worker&by=1'), none),
+        signal(),
+      )
+      assert.equal(third.message, 'Changing the number of worker nodes on aws from 13 to 12')
+      await receiver.idle()
+      assert.equal(receiver.waiter.waiting, false)
+
+      const alerts = seedAlerts(events).filter((a) => !TICK.test(a[4]!))
+      assert.deepEqual(alerts.slice(0, 5), [
+        [
+          'scale_nodes',
+          'aws',
+          'success',
+          // The step used (the configured up_by 2), not "by: 0" for a request that gave none.
+          'Scale nodes up on: aws, by: 2, type: worker',
+          'Changing the number of worker nodes on aws from 10 to 12',
+        ],
+        [
+          'scale_nodes',
+          'reschedule',
+          'pending',
+          'Wait to reschedule',
+          'Waiting for worker nodes to scale from 10 to 12 for rescheduling',
+        ],
+        [
+          'scale_nodes',
+          'aws',
+          'success',
+          'Scale nodes up on: aws, by: 1, type: worker',
+          'Changing the number of worker nodes on aws from 12 to 13',
+        ],
+        [
+          'scale_nodes',
+          'reschedule',
+          'pending',
+          'Wait to reschedule',
+          'Waiting for worker nodes to scale from 12 to 13 for rescheduling',
+        ],
+        [
+          'reschedule_service',
+          'reschedule',
+          'success',
+          'Rescheduling is canceled by another rescheduler',
+          'Rescheduling is canceled by another rescheduler',
+        ],
+      ])
+      assert.deepEqual(alerts.slice(5, 8), [
+        [
+          'scale_nodes',
+          'aws',
+          'success',
+          'Scale nodes down on: aws, by: 1, type: worker',
+          'Changing the number of worker nodes on aws from 13 to 12',
+        ],
+        [
+          'scale_nodes',
+          'reschedule',
+          'pending',
+          'Wait to reschedule',
+          'Waiting for worker nodes to scale from 13 to 12 for rescheduling',
+        ],
+        [
+          'reschedule_service',
+          'reschedule',
+          'success',
+          'Rescheduling is canceled by another rescheduler',
+          'Rescheduling is canceled by another rescheduler',
+        ],
+      ])
+      assert.equal(alerts.length, 9)
+      const [alertname, service, status, request, summary] = alerts[8]!
+      assert.deepEqual(
+        [alertname, service, status, request],
+        ['reschedule_service', 'reschedule', 'error', 'Waiting for nodes to scale'],
+      )
+      assert.match(summary!, /^Timeout: waited [\d.]+ seconds for 12 worker nodes to activate/)
+      assert.ok(
+        seedAlerts(events).some((a) => /for a total of 12 worker nodes/.test(a[4]!)),
+        'the newest wait reports its checks',
+      )
+
+      // Stopping Tide ends a wait in progress at once, without a misleading "canceled" alert.
+      await receiver.run(
+        receiver.nodeAction(new URLSearchParams('scale=up&type=worker&by=1'), none),
+        signal(),
+      )
+      assert.equal(receiver.waiter.waiting, true)
+      const count = events.length
+      await receiver.close()
+      assert.equal(receiver.waiter.waiting, false)
+      assert.deepEqual(
+        events.slice(count).filter((e) => e.kind !== 'progress'),
+        [],
+        'nothing but the checks already under way after close',
+      )
+    } finally {
       await receiver.close()
       asg.close()
     }

@@ -5,13 +5,20 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import type Docker from 'dockerode'
 import { receiverSchema, type ReceiverInput } from '../../src/alertmanager/config.js'
 import { Receiver } from '../../src/alertmanager/receiver.js'
 import { createReceiverServer } from '../../src/alertmanager/server.js'
 import { NoChangeError } from '../../src/core/errors.js'
 import type { ScaleEvent } from '../../src/core/types.js'
 import { silentLogger } from '../../src/engine/log.js'
-import { DockerSwarmTarget, dockerSwarmTargetSchema, SwarmApi } from '../../src/targets/docker-swarm/index.js'
+import { ALERTMANAGER_EVENTS, eventAlert } from '../../src/notify/alertmanager.js'
+import {
+  DockerSwarmTarget,
+  dockerSwarmTargetSchema,
+  Rescheduler,
+  SwarmApi,
+} from '../../src/targets/docker-swarm/index.js'
 import { acquireSwarm, eventually, requireSwarm, type Swarm } from '../support/swarm.js'
 
 const skip = requireSwarm()
@@ -45,6 +52,23 @@ function webhook(
     groupKey: options.groupKey ?? `{}:{service="${labels.service}", scale="${labels.scale}"}`,
     truncatedAlerts: 0,
   }
+}
+
+/**
+ * What the alertmanager notifier (default `on`) sends for these events, as seeds.md §3.6 lists
+ * Docker Scaler's alerts: [alertname, service, status, request, summary].
+ */
+function seedAlerts(events: ScaleEvent[]): string[][] {
+  return events
+    .filter((e) => (ALERTMANAGER_EVENTS as readonly string[]).includes(e.kind))
+    .map((e) => eventAlert(e))
+    .map((a) => [
+      a.labels.alertname!,
+      a.labels.service!,
+      a.labels.status!,
+      a.annotations.request!,
+      a.annotations.summary!,
+    ])
 }
 
 describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
@@ -164,6 +188,15 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
         ['applied', name, 'scale_service', 1, 3],
       ],
     )
+    assert.deepEqual(seedAlerts(events), [
+      [
+        'scale_service',
+        name,
+        'success',
+        `Scale service up: ${name}`,
+        `Scaling ${name} from 1 to 3 replicas (min: 1, max: 4)`,
+      ],
+    ])
 
     // Alertmanager repeats the same group (same groupKey and startsAt): inside the cooldown, nothing.
     const again = await post('/v1/alerts', firing)
@@ -196,6 +229,27 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
     await eventually('1 running task', 60_000, async () => (await swarm.runningTasks(name)).length === 1)
   })
 
+  test('webhook: the same alert group arriving twice at once (an HA pair of Alertmanagers) scales once', async () => {
+    const name = await swarm.createService({ replicas: 1 })
+    const firing = webhook(
+      'firing',
+      { service: name, scale: 'up', type: 'service' },
+      { startsAt: '2026-02-01T00:00:00Z' },
+    )
+    const answers = await Promise.all([post('/v1/alerts', firing), post('/v1/alerts', firing)])
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [200, 200],
+    )
+    const scaled = answers.filter((a) => a.body.message.startsWith(`Scaling ${name} from 1 to 2`))
+    assert.equal(scaled.length, 1, JSON.stringify(answers.map((a) => a.body.message)))
+    assert.match(
+      answers.find((a) => a !== scaled[0])!.body.message,
+      /being acted on already; ignored|already scaled it; ignored/,
+    )
+    assert.equal(await replicas(name), 2)
+  })
+
   test('scale-service: query parameters win over the body; by=-2 counts as 2; bounds clamp; bound messages', async () => {
     const name = await swarm.createService({ replicas: 1, labels: { 'com.df.scaleMax': '4' } })
     events.length = 0
@@ -213,6 +267,9 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
     // notify_at_max defaults to true (ALERT_SCALE_MAX), so the bound is told; notify_at_min to false.
     assert.equal(events.at(-1)?.kind, 'unchanged')
     assert.equal(events.at(-1)?.message, atMax.body.message)
+    assert.deepEqual(seedAlerts(events.slice(-1)), [
+      ['scale_service', name, 'success', `Scale service up: ${name}`, atMax.body.message],
+    ])
     // The default min (1) applies without a label; the prefix serves the same routes.
     const down = await post(`/scaler/v1/scale-service?service=${name}&scale=down&by=10`)
     assert.equal(down.body.message, `Scaling ${name} from 4 to 1 replicas (min: 1, max: 4)`)
@@ -249,6 +306,10 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
         (e) => e.kind === 'failed' && e.group === 'bad_request' && e.reason === 'Incorrect request',
       ),
     )
+    assert.deepEqual(seedAlerts(events.slice(0, 2)), [
+      ['scale_service', 'bad_request', 'error', 'Incorrect request', 'No service name in request'],
+      ['scale_service', 'bad_request', 'error', 'Incorrect request', 'No scale direction in request'],
+    ])
   })
 
   test('scale-service: a missing service is 404, a global service 409, a bad label 422; each is a failed event', async () => {
@@ -275,11 +336,34 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
         ['failed', `Scale service up: ${labelled}`],
       ],
     )
+    assert.deepEqual(seedAlerts(events)[1], [
+      'scale_service',
+      global,
+      'error',
+      `Scale service up: ${global}`,
+      refused.body.message,
+    ])
+    // A job (Swarm's replicated-job mode) has no replica count either: refused, not touched.
+    const job = `job-${process.pid}-${Date.now().toString(36)}`
+    await swarm.docker.createService({
+      Name: job,
+      TaskTemplate: { ContainerSpec: { Image: swarm.image, Command: ['true'] } },
+      Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
+    } as unknown as Docker.CreateServiceOptions)
+    const jobRefused = await post(`/v1/scale-service?service=${job}&scale=up`)
+    assert.equal(jobRefused.status, 409)
+    assert.equal(jobRefused.body.code, 'E_SWARM_SERVICE_MODE')
+    assert.equal(
+      jobRefused.body.message,
+      `${job} is a replicated job service and has no replica count to scale`,
+    )
+    assert.ok((await swarm.docker.getService(job).inspect()).Spec.Mode.ReplicatedJob)
   })
 
   test('reschedule: one labelled service is force-updated; an unlabelled one is refused; all finds the labelled', async () => {
     const labelled = await swarm.createService({ replicas: 1, labels: { 'com.df.reschedule': 'true' } })
     const other = await swarm.createService({ replicas: 1, labels: { 'com.df.reschedule': 'false' } })
+    events.length = 0
     const force = async (n: string) =>
       (await swarm.docker.getService(n).inspect()).Spec.TaskTemplate.ForceUpdate ?? 0
     const one = await post(`/v1/reschedule-service?service=${labelled}`)
@@ -300,6 +384,48 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
     assert.doesNotMatch(all.body.message, new RegExp(other))
     assert.equal(await force(labelled), 2)
     assert.equal(await force(other), 0)
+    const unlabelled = await swarm.createService({ replicas: 1 })
+    const noLabel = await post(`/v1/reschedule-service?service=${unlabelled}`)
+    assert.equal(noLabel.status, 409)
+    assert.equal(noLabel.body.message, `${unlabelled} is not labeled with com.df.reschedule=true (no label)`)
+    const missing = await post('/v1/reschedule-service?service=no-such-service')
+    assert.equal(missing.status, 404)
+    assert.equal(missing.body.code, 'E_SWARM_SERVICE_NOT_FOUND')
+    // A filter no service carries: the seed's sentence, and success.
+    const none = await new Rescheduler(api, `tide.test.none=${process.pid}`).all(AbortSignal.timeout(30_000))
+    assert.deepEqual(none, { rescheduled: [], failed: [], message: 'No services to reschedule' })
+    assert.deepEqual(seedAlerts(events), [
+      [
+        'reschedule_service',
+        'reschedule',
+        'success',
+        `Rescheduling service: ${labelled}`,
+        `Rescheduled service: ${labelled}`,
+      ],
+      ['reschedule_service', 'reschedule', 'error', `Rescheduling service: ${other}`, refused.body.message],
+      [
+        'reschedule_service',
+        'bad_request',
+        'error',
+        'Incorrect request',
+        'the query parameter service is required (the service to reschedule)',
+      ],
+      ['reschedule_service', 'reschedule', 'success', 'Rescheduling all labeled services', all.body.message],
+      [
+        'reschedule_service',
+        'reschedule',
+        'error',
+        `Rescheduling service: ${unlabelled}`,
+        noLabel.body.message,
+      ],
+      [
+        'reschedule_service',
+        'reschedule',
+        'error',
+        'Rescheduling service: no-such-service',
+        missing.body.message,
+      ],
+    ])
   })
 
   test('ping answers 200 with an empty body; without a node backend scale-nodes is 404', async () => {
@@ -312,5 +438,13 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
     assert.equal(nodes.status, 404)
     const wrongMethod = await fetch(`${base}/v1/scale-service`)
     assert.equal(wrongMethod.status, 405)
+    const unknown = await post('/v1/scale-everything')
+    assert.equal(unknown.status, 404)
+    // Docker Scaler's answer shape, as JSON.
+    const res = await fetch(`${base}/v1/scale-service?service=${'no-such-service'}&scale=up`, {
+      method: 'POST',
+    })
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json/)
+    assert.deepEqual(Object.keys((await res.json()) as object).sort(), ['code', 'message', 'status'])
   })
 })

@@ -65,7 +65,7 @@ export async function dockerScalerCommand(ctx: Context, flags: DockerScalerFlags
       )
       ctx.out(
         c.dim(
-          `  /v1/scale-service, /v1/reschedule-services, /v1/reschedule-service, /v1/alerts, /v1/ping` +
+          `  /v1/scale-service, /v1/reschedule-services, /v1/reschedule-service, /v1/alerts, /v1/ping, /metrics` +
             (handle.receiver.nodesEnabled
               ? ', /v1/scale-nodes'
               : ' (no node backend: /v1/scale-nodes is 404)'),

@@ -5,12 +5,14 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { parse } from 'yaml'
 import { DigitalOceanEmulator } from '../../../test/emulators/digitalocean/index.js'
+import { ENV_VARS } from './env.js'
 import { budgetMs, type FunctionEvent, main, MARGIN_MS } from './function.js'
 
 let em: DigitalOceanEmulator
@@ -118,6 +120,45 @@ describe('the bundle build.mjs makes', () => {
       const r = await bundle.main({ op: 'info' }, undefined, env)
       assert.equal(r.statusCode, 200, r.body)
       assert.equal(JSON.parse(r.body).config.tag, 'cluster')
+    }
+  })
+})
+
+describe('deploy/digitalocean-functions/project.yml', () => {
+  interface Fn {
+    name: string
+    web: boolean
+    runtime: string
+    limits: { timeout: number }
+    triggers?: Array<{ sourceType: string; sourceDetails: { cron: string; withBody: { op: string } } }>
+  }
+  const project = parse(readFileSync('deploy/digitalocean-functions/project.yml', 'utf8')) as {
+    environment: Record<string, string>
+    packages: Array<{ name: string; functions: Fn[] }>
+  }
+  const fn = (name: string) => project.packages[0]!.functions.find((f) => f.name === name)!
+
+  test('maps every variable the drop-in reads, the optional ones too (seed 000 mapped only six)', () => {
+    for (const name of [...ENV_VARS, 'TIDE_FUNCTION_TOKEN']) {
+      assert.equal(project.environment[name], `\${${name}}`, `${name} is mapped from .env`)
+    }
+    const example = readFileSync('deploy/digitalocean-functions/.env.example', 'utf8')
+    for (const name of Object.keys(project.environment)) {
+      assert.match(example, new RegExp(`^${name}=`, 'm'), `.env.example lists ${name}`)
+    }
+  })
+
+  test('scale is the token-protected web function; auto runs op=auto on a schedule, not from the web', () => {
+    assert.equal(fn('scale').web, true)
+    assert.equal(fn('auto').web, false)
+    const [trigger] = fn('auto').triggers ?? []
+    assert.equal(trigger?.sourceType, 'scheduler')
+    assert.equal(trigger?.sourceDetails.cron, '*/2 * * * *')
+    assert.equal(trigger?.sourceDetails.withBody.op, 'auto')
+    for (const f of [fn('scale'), fn('auto')]) {
+      assert.equal(f.limits.timeout, 180_000, 'the seed’s 180 s limit')
+      assert.match(f.runtime, /^nodejs:/)
+      assert.ok(MARGIN_MS < f.limits.timeout, 'the function answers before the platform kills it')
     }
   })
 })

@@ -114,8 +114,9 @@ describe('droplet-autoscale: info', () => {
     // The snapshot and the load balancer on a later page (seed bug 3 lost matches on other pages).
     for (let i = 0; i < 230; i++) em.addSnapshot({ name: `other-${i}` })
     const snap = em.addSnapshot({ name: 'scale-me-snap-2' })
-    for (let i = 0; i < 3; i++) em.addLoadBalancer({ name: `lb-${i}` })
-    const r = await runDropin('info', { ...env, SNAPSHOT: 'scale-me-snap-2' })
+    for (let i = 0; i < 210; i++) em.addLoadBalancer({ name: `lb-${i}` })
+    const late = em.addLoadBalancer({ name: 'late-lb', dropletIds: [base.id], region: 'lon1' })
+    const r = await runDropin('info', { ...env, SNAPSHOT: 'scale-me-snap-2', LOAD_BALANCER: 'late-lb' })
     assert.equal(r.status, 200)
     const body = r.body as { config: Record<string, unknown>; info: Record<string, unknown> }
     assert.deepEqual(Object.keys(body), ['config', 'info'])
@@ -124,7 +125,7 @@ describe('droplet-autoscale: info', () => {
       baseDropletName: 'scale-me',
       snapshotName: 'scale-me-snap-2',
       cloneNamePrefix: 'auto',
-      LoadBalancerName: 'cluster-lb',
+      LoadBalancerName: 'late-lb',
       maxDropletsInCluster: 5,
       scalingInterval: 120, // the README's default (the seed's code had 180)
       scaleUpWhen: { ID: '', valid: false, load: 0.35, freeMemory: 800, outboundBandwidth: 2.5 },
@@ -144,7 +145,14 @@ describe('droplet-autoscale: info', () => {
     assert.equal(body.info.region, 'lon1')
     assert.equal(body.info.dropletSize, 's-2vcpu-4gb')
     assert.equal(body.info.snapshotImageID, snap.id)
-    assert.equal(body.info.loadBalancerID, lbId)
+    assert.equal(body.info.loadBalancerID, late.id)
+    assert.notEqual(late.id, lbId)
+    for (const path of ['/v2/images', '/v2/load_balancers']) {
+      assert.ok(
+        em.calls('GET', path).some((c) => c.query.page === '2'),
+        `the second page of ${path} was read`,
+      )
+    }
     // Pretty-printed with one space, as the seed.
     assert.match(renderBody(r), /^\{\n "config": \{\n {2}"tag": "cluster",/)
   })
@@ -495,5 +503,90 @@ describe('droplet-autoscale: faults', () => {
     assert.equal(next.status, 200, JSON.stringify(next.body))
     assert.ok(em.members(em.loadBalancer(lbId)!).includes(clone.id), 'attached by the next run')
     assert.equal(tagged(em).length, 2)
+  })
+  test('the API refusing the token: "can\'t get cluster info: …" naming the call, never a 200', async () => {
+    const { env } = await cluster()
+    const r = await runDropin('info', { ...env, API_TOKEN: 'not-the-token' })
+    assert.notEqual(r.status, 200)
+    const body = r.body as { error: string; code: string }
+    assert.match(body.error, /^can't get cluster info: DigitalOcean API GET \/v2\/\S+ answered 401/)
+    assert.equal(body.code, 'E_DO_API')
+    assert.match(renderBody(r), /^\{"error":"can't get cluster info: [^\n]*\}\n$/, 'compact, as the seed')
+  })
+
+  test('status reads 4 minutes of load_1, memory_free and public + private outbound bandwidth per droplet', async () => {
+    const { em, base, env } = await cluster()
+    idle(em, base.id)
+    await runDropin('status', env)
+    const reads = em.requests.filter((r) => r.path.startsWith('/v2/monitoring/metrics/droplet/'))
+    const kinds = reads.map((r) =>
+      r.path.endsWith('/bandwidth')
+        ? `bandwidth:${r.query.interface}:${r.query.direction}`
+        : r.path.split('/').pop(),
+    )
+    assert.deepEqual([...kinds].sort(), [
+      'bandwidth:private:outbound',
+      'bandwidth:public:outbound',
+      'load_1',
+      'memory_free',
+    ])
+    for (const r of reads) {
+      assert.equal(r.query.host_id, String(base.id))
+      assert.equal(Number(r.query.end) - Number(r.query.start), 240, 'a 4-minute window')
+    }
+  })
+
+  test('marking the cooldown fails: "couldn\'t mark cluster: …", nothing created, no lock left', async () => {
+    const { em, env } = await cluster()
+    em.inject({
+      method: 'POST',
+      path: /^\/v2\/tags\/scaling-auto-\d+\/resources$/,
+      fault: { kind: 'status', status: 422 },
+    })
+    const r = await runDropin('up', env, fast)
+    assert.equal(r.status, 502, JSON.stringify(r.body))
+    assert.match(
+      (r.body as { error: string }).error,
+      /^couldn't mark cluster: DigitalOcean API POST .* answered 422/,
+    )
+    assert.equal(tagged(em).length, 1, 'no droplet was created')
+    assert.ok(!em.tags().some((t) => t.startsWith('scaling-auto-lock-')), 'the lock is released')
+  })
+
+  test("the load balancer refuses the clone: the seed's message, the clone kept, and the next run adds it", async () => {
+    const { em, base, env, lbId } = await cluster()
+    em.inject({
+      method: 'POST',
+      path: `/v2/load_balancers/${lbId}/droplets`,
+      fault: { kind: 'status', status: 422 },
+    })
+    const r = await runDropin('up', env, fast)
+    assert.equal(r.status, 502, JSON.stringify(r.body))
+    assert.match(
+      (r.body as { error: string }).error,
+      /^can't create droplet: .*could not add droplet auto001 \(\d+\) to load balancer cluster-lb: .*422.*the next run adds it/,
+    )
+    const clone = em.dropletByName('auto001')!
+    assert.ok(clone, 'the clone is kept, not orphaned: it carries the cluster tag')
+    assert.ok(!em.members(em.loadBalancer(lbId)!).includes(clone.id))
+    // The next operation (here an auto that changes nothing: the clone has no metrics yet).
+    idle(em, base.id)
+    const next = await runDropin('auto', env, fast)
+    assert.equal(next.status, 200, JSON.stringify(next.body))
+    assert.ok(em.members(em.loadBalancer(lbId)!).includes(clone.id), 'attached by the next run')
+    assert.equal(tagged(em).length, 2)
+  })
+
+  test('deleting the clone fails: "couldn\'t delete last droplet: …" with a real status; the base untouched', async () => {
+    const { em, base, env } = await cluster()
+    await runDropin('up', env, fast)
+    const clone = em.dropletByName('auto001')!
+    em.inject({ method: 'DELETE', path: `/v2/droplets/${clone.id}`, fault: { kind: 'status', status: 422 } })
+    const r = await runDropin('down', env, fast)
+    assert.equal(r.status, 502, JSON.stringify(r.body))
+    assert.match((r.body as { error: string }).error, /^couldn't delete last droplet: .*auto001.*422/)
+    assert.ok(em.droplet(clone.id), 'still there')
+    assert.ok(em.droplet(base.id))
+    assert.ok(!em.tags().some((t) => t.startsWith('scaling-auto-lock-')))
   })
 })

@@ -218,41 +218,6 @@ class Invocation {
     return discover(this.target, this.config, this.signal)
   }
 
-  /**
-   * Finishes what an earlier invocation handed over (or a killed one left): an active clone
-   * missing from the load balancer is attached; a clone still booting past TIDE_BOOT_TIMEOUT is
-   * deleted (it never came up). Clones still within their boot time are left for a later run.
-   * Returns one line per thing done, for the logs.
-   */
-  async finishPending(cluster: Cluster): Promise<string[]> {
-    const lb = cluster.loadBalancer
-    const done: string[] = []
-    const client = this.target.client
-    const members = new Set(lb?.droplet_ids ?? [])
-    for (const clone of cluster.clones) {
-      const address = clone.networks.v4?.some((n) => n.ip_address)
-      if (clone.status === 'active' && address) {
-        if (lb && !lb.tag && !members.has(clone.id)) {
-          await client.addDropletsToLoadBalancer(lb.id, [clone.id], this.signal)
-          lb.droplet_ids = [...(lb.droplet_ids ?? []), clone.id]
-          done.push(
-            `${clone.name} was not in load balancer ${lb.name} (an earlier run handed it over): attached`,
-          )
-        }
-      } else if (
-        clone.status === 'new' &&
-        Date.parse(clone.created_at) + this.config.bootTimeout < this.now()
-      ) {
-        await client.deleteDroplet(clone.id, this.signal)
-        cluster.droplets = cluster.droplets.filter((d) => d.id !== clone.id)
-        cluster.clones = cluster.clones.filter((d) => d.id !== clone.id)
-        done.push(`${clone.name} never became active within ${this.config.bootTimeout / 1000}s: deleted`)
-      }
-    }
-    for (const line of done) this.deps.logger?.info({ group: this.config.tag }, line)
-    return done
-  }
-
   info(cluster: Cluster): { config: ClusterConfig; info: ClusterInfo } {
     return { config: clusterConfig(this.config), info: clusterInfo(cluster) }
   }
@@ -481,7 +446,11 @@ export async function runDropin(
     const which = op as Op
     // Operations that may change the cluster first finish what an earlier run handed over;
     // info and status change nothing (the seed's status deleted expired tags).
-    if (which !== 'info' && which !== 'status') await run.finishPending(cluster)
+    // The target does it (attach active clones left out of the load balancer, delete those
+    // booting past TIDE_BOOT_TIMEOUT); clones still within their boot time are left for later.
+    if (which !== 'info' && which !== 'status') {
+      await run.target.finishPending(cluster, { wait: false, now: run.now(), signal: run.signal })
+    }
     switch (which) {
       case 'info':
         return { status: 200, body: run.info(cluster), pretty: true }

@@ -118,6 +118,18 @@ describe('do-scaler → Tide config', () => {
         'max(load15) <= 0.5',
       ],
     })
+    // do-scaler ran down.json on its own; in Tide an up-only policy would veto the scale-down, so
+    // each up policy carries down.json's rule too (test/emulators/digitalocean/do-scaler-import
+    // runs this config and scales down).
+    assert.deepEqual(policies[0]!.down, policies[2]!.down)
+    assert.deepEqual(policies[1]!.down, policies[2]!.down)
+    assert.ok(
+      notes.some(
+        (n) =>
+          n.where === 'conf.d/web.cfg [scaler] policy_files' &&
+          /also carry the down rule of down/.test(n.message),
+      ),
+    )
     // The same condition in two policies is one metric of the source.
     assert.deepEqual(Object.keys(source.metrics as object), ['mem_avail', 'load1', 'load5', 'load15'])
     assert.ok(notes.some((n) => n.where.includes('health_check_tcp') && n.level === 'unsupported'))
@@ -182,6 +194,12 @@ describe('do-scaler → Tide config', () => {
         timeout: '5m',
       },
     ])
+    // Seed 002's action contract: the created/deleted droplet lists arrive as TIDE_ADDED/TIDE_REMOVED.
+    const { notes } = convertDoScaler(join(DATA, 'custom'))
+    assert.ok(
+      notes.some((n) => /notify_slack/.test(n.message) && /TIDE_ADDED and TIDE_REMOVED/.test(n.message)),
+      JSON.stringify(notes),
+    )
     const target = api.target as Record<string, unknown>
     assert.equal(target.address, 'public')
     // A counter compared raw, as do-scaler did.

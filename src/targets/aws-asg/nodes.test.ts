@@ -110,6 +110,20 @@ describe('scaleNodes on moto', { skip }, () => {
     assert.deepEqual([g.MinSize, g.MaxSize, g.DesiredCapacity], [0, 5, 3])
   })
 
+  test('a group past the first page of DescribeAutoScalingGroups is found by name (Docker Scaler read page one only)', async () => {
+    // AWS and moto answer 50 groups per page; the group Tide wants is created last.
+    const names = Array.from({ length: 52 }, (_, i) => `page-${String(i).padStart(2, '0')}`)
+    for (const name of names) await moto.createGroup(name, { min: 0, max: 3, desired: 0 })
+    const last = names.at(-1)!
+    const r = await scaleNodes(
+      api,
+      { asg: last, type: 'worker', direction: 'up', by: 1, min: 0, max: 3 },
+      signal(),
+    )
+    assert.equal(r.message, 'Changing the number of worker nodes on aws from 0 to 1')
+    assert.equal((await moto.describe(last)).DesiredCapacity, 1)
+  })
+
   test('a misnamed group is E_ASG_NOT_FOUND; a bad step is refused before any call', async () => {
     await assert.rejects(
       scaleNodes(api, { asg: 'nope', type: 'worker', direction: 'up', by: 1, min: 0, max: 5 }, signal()),

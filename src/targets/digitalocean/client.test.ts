@@ -8,6 +8,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import { DigitalOceanEmulator } from '../../../test/emulators/digitalocean/index.js'
 import {
+  CREATE_MARKER,
   createDigitalOceanClient,
   DigitalOceanApiError,
   type DigitalOceanClient,
@@ -155,6 +156,65 @@ describe('DigitalOcean client', () => {
       const droplet = await client.createDroplet(request(name))
       assert.equal(em.droplets().filter((d) => d.name === name).length, 1)
       assert.equal(droplet.name, name)
+    })
+
+    /** A client whose first back-off wait runs `during` (another process acting meanwhile). */
+    function racingClient(during: () => Promise<void>): DigitalOceanClient {
+      let fired = false
+      return createDigitalOceanClient({
+        token: em.token,
+        apiUrl: em.url,
+        backoff: 100,
+        now: () => t,
+        sleep: async (ms) => {
+          t += ms
+          if (!fired) {
+            fired = true
+            await during()
+          }
+        },
+      })
+    }
+
+    const markers = () => [
+      ...em.tags().filter((tag) => tag.startsWith(CREATE_MARKER)),
+      ...em.droplets().flatMap((d) => d.tags.filter((tag) => tag.startsWith(CREATE_MARKER))),
+    ]
+
+    it('never takes a racing process’s droplet of the same name for its own (its create did not reach the API)', async () => {
+      const name = `race-${em.requests.length}`
+      let theirs: number | undefined
+      const ours = racingClient(async () => {
+        // Another process creates the same name while this one waits to retry.
+        theirs = (await makeClient().createDroplet(request(name))).id
+      })
+      em.inject({ method: 'POST', path: '/v2/droplets', fault: { kind: 'status', status: 503 } })
+      const droplet = await ours.createDroplet(request(name))
+      assert.ok(theirs !== undefined)
+      assert.notEqual(droplet.id, theirs, 'its own droplet, not the other process’s')
+      assert.equal(droplet.name, name)
+      assert.equal(em.droplets().filter((d) => d.name === name).length, 2, 'each process made one')
+      assert.deepEqual(markers(), [], 'the create markers are deleted')
+    })
+
+    it('takes its own droplet when its create reached the API and a racing process made the same name', async () => {
+      const name = `race-${em.requests.length}`
+      let theirs: number | undefined
+      const ours = racingClient(async () => {
+        theirs = (await makeClient().createDroplet(request(name))).id
+      })
+      em.inject({ method: 'POST', path: '/v2/droplets', fault: { kind: 'after', status: 500 } })
+      const droplet = await ours.createDroplet(request(name))
+      const named = em.droplets().filter((d) => d.name === name)
+      assert.equal(named.length, 2, 'one each, no third')
+      assert.notEqual(droplet.id, theirs)
+      assert.ok(named.some((d) => d.id === droplet.id))
+      assert.equal(
+        em.calls('POST', '/v2/droplets').filter((r) => (r.body as { name: string }).name === name).length,
+        2,
+        'one POST per process: the failed one was not repeated',
+      )
+      assert.deepEqual(markers(), [])
     })
 
     it('does not mistake an older droplet of the same name for the one it made', async () => {

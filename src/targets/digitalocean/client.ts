@@ -11,12 +11,14 @@
  * - retries 429 (after `Retry-After` when given, else until `ratelimit-reset`, else back-off)
  *   and 5xx and network failures with exponential back-off and jitter, `retries` times;
  * - never repeats a request that may have created something: a droplet create that failed in a
- *   way that may have reached the API (5xx, timeout, reset connection) lists droplets by name
- *   before trying again and returns the droplet it finds (`createDroplet`). DigitalOcean allows
- *   two droplets with one name, so without this a retried create would make a second one.
+ *   way that may have reached the API (5xx, timeout, reset connection) looks for the droplet by
+ *   the create's own marker tag before trying again and returns the droplet it finds
+ *   (`createDroplet`). DigitalOcean allows two droplets with one name, so without this a retried
+ *   create would make a second one, and a look-up by name could take a racing process's droplet.
  *
  * Build it with `createDigitalOceanClient({ token, apiUrl, timeout, logger })`.
  */
+import { randomBytes } from 'node:crypto'
 import { setTimeout as sleepTimer } from 'node:timers/promises'
 import { TargetError } from '../../core/errors.js'
 
@@ -25,6 +27,11 @@ export const DEFAULT_API_URL = 'https://api.digitalocean.com'
 /** Largest page the API serves (parameters.per_page.maximum). */
 export const MAX_PER_PAGE = 200
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+/**
+ * Prefix of the tag each droplet create puts on its droplet so that a retried create finds its
+ * own droplet and nobody else's (`createDroplet`). Deleted once the create is done.
+ */
+export const CREATE_MARKER = 'tide-create-'
 
 // ─── API shapes (the fields Tide reads; responses carry more, kept as they are) ─────────────
 
@@ -362,27 +369,30 @@ export class DigitalOceanClient {
   }
 
   /**
-   * Creates one droplet and never two: when an attempt fails in a way that may have reached the
-   * API, droplets named `request.name` (created by anyone since this call began, minus those
-   * that existed before it) are listed before the next attempt, and the one found is returned.
-   * `existing` are ids that already carried the name before the call (the caller's listing);
-   * when omitted the client lists them first.
+   * Creates one droplet and never two, and never takes another's for its own.
+   *
+   * Each call tags its droplet with a tag of its own, `tide-create-<random>` (CREATE_MARKER).
+   * When an attempt fails in a way that may have reached the API (5xx, timeout, reset), the
+   * droplets carrying that tag are listed before the next attempt and the one found is returned.
+   * Looking up by name alone (DigitalOcean allows two droplets with one name) could adopt a
+   * droplet another process created with the same name meanwhile: both would then think they
+   * own it and one create's answer would be lost. Once the droplet is known, the marker tag is
+   * deleted (best effort: a marker a crash leaves behind is harmless, and the `digitalocean`
+   * target removes it when it adopts the clone).
    */
   async createDroplet(
     request: DropletCreateRequest,
-    options: { signal?: AbortSignal; existing?: number[] } = {},
+    options: { signal?: AbortSignal } = {},
   ): Promise<Droplet> {
     const signal = options.signal
-    const before = new Set(
-      options.existing ?? (await this.listDroplets({ name: request.name }, { signal })).map((d) => d.id),
-    )
+    const marker = `${CREATE_MARKER}${randomBytes(8).toString('hex')}`
     const body = await this.request<{ droplet: Droplet }>('POST', '/v2/droplets', {
-      body: request,
+      body: { ...request, tags: [...(request.tags ?? []), marker] },
       signal,
       repeatable: true,
       beforeRepeat: async () => {
-        const found = (await this.listDroplets({ name: request.name }, { signal })).find(
-          (d) => !before.has(d.id),
+        const found = (await this.listDroplets({ tagName: marker }, { signal })).find(
+          (d) => d.name === request.name,
         )
         if (found) {
           this.logger?.info(
@@ -394,7 +404,13 @@ export class DigitalOceanClient {
         return undefined
       },
     })
-    return body.droplet
+    await this.deleteTag(marker, signal).catch((err: unknown) => {
+      this.logger?.warn(
+        { droplet: body.droplet.id, tag: marker, err },
+        `could not delete the create marker tag ${marker}; it is removed when the clone is adopted`,
+      )
+    })
+    return { ...body.droplet, tags: body.droplet.tags.filter((t) => t !== marker) }
   }
 
   /** Deletes a droplet; one that is already gone (404) counts as deleted. */

@@ -33,7 +33,12 @@ export {
   dropletIPv4,
 } from './client.js'
 export type { Droplet, DropletCreateRequest, LoadBalancer, MetricsResponse } from './client.js'
-export { type Cluster, DigitalOceanTarget, type DigitalOceanSettings } from './target.js'
+export {
+  type Cluster,
+  DigitalOceanTarget,
+  type DigitalOceanSettings,
+  type DropletClusterDescription,
+} from './target.js'
 
 /** A droplet name: letters, digits, `.` and `-` (the API's pattern for names). */
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9.-]*$/

@@ -11,8 +11,11 @@ import {
   type EmDroplet,
   type EmLoadBalancer,
 } from '../../../test/emulators/digitalocean/index.js'
-import type { Instance } from '../../core/types.js'
-import { createDigitalOceanTarget, digitaloceanTargetSchema, type DigitalOceanTarget } from './index.js'
+import { NoChangeError } from '../../core/errors.js'
+import type { Instance, ScaleResult } from '../../core/types.js'
+import { CREATE_MARKER, createDigitalOceanClient } from './client.js'
+import { createDigitalOceanTarget, digitaloceanTargetSchema } from './index.js'
+import { DigitalOceanTarget } from './target.js'
 
 const signal = new AbortController().signal
 const CHILD = fileURLToPath(new URL('../../../test/emulators/digitalocean/scale-child.ts', import.meta.url))
@@ -250,6 +253,38 @@ describe('digitalocean target', () => {
       results.some((r) => r.status === 'fulfilled'),
       JSON.stringify(results),
     )
+  })
+
+  it('never shares a clone with a racing operation when its own create answer was lost', async () => {
+    // B scales while A waits to retry a create that did not reach the API (a 503): both picked
+    // web-001. A must not take B's web-001 for its own (seed 000 bug 5's duplicate, and a lost
+    // answer): it creates its own, sees B's older twin, and deletes its own again.
+    const b = target(w.em)
+    let fromB: ScaleResult | undefined
+    let fired = false
+    const client = createDigitalOceanClient({
+      token: w.em.token,
+      apiUrl: w.em.url,
+      backoff: 10,
+      sleep: async () => {
+        if (fired) return
+        fired = true
+        fromB = await b.scale(2, { reason: 'b' }, signal)
+      },
+    })
+    const a = new DigitalOceanTarget('web', target(w.em).settings, client)
+    w.em.inject({ method: 'POST', path: '/v2/droplets', fault: { kind: 'status', status: 503 } })
+    const fromA = await a.scale(2, { reason: 'a' }, signal).catch((err: unknown) => err)
+    assert.ok(fromB, 'B scaled during A’s retry wait')
+    assert.equal(fromB.added.length, 1)
+    const clone = w.em.dropletByName('web-001')!
+    assert.deepEqual(fromB.added, [String(clone.id)])
+    assert.ok(fromA instanceof NoChangeError, `A added nothing: ${String(fromA)}`)
+    const group = w.em.droplets({ tag: 'web' })
+    assert.deepEqual(group.map((d) => d.name).sort(), ['web-001', 'web-base'])
+    assert.equal(w.em.deleted.filter((d) => d.name === 'web-001').length, 1, 'A’s own twin was deleted')
+    assert.deepEqual(w.em.members(w.lb).sort(), group.map((d) => d.id).sort())
+    assert.ok(!w.em.tags().some((t) => t.startsWith(CREATE_MARKER)), 'no create marker left')
   })
 })
 

@@ -24,10 +24,11 @@
  *   6), with monitoring on so the Monitoring API has data.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { errorMessage, NoChangeError, TargetError } from '../../core/errors.js'
+import { errorMessage, NoChangeError, TargetError, TideError } from '../../core/errors.js'
 import type { GroupStatus, Instance, ScalePlan, ScaleResult, Target } from '../../core/types.js'
 import {
   type ClientLogger,
+  CREATE_MARKER,
   type DigitalOceanClient,
   type Droplet,
   dropletIPv4,
@@ -66,6 +67,31 @@ export interface Cluster {
   loadBalancer?: LoadBalancer
 }
 
+/**
+ * What `describe()` reports: the settings and what discovery last found, in the terms seed 000's
+ * `info` uses (the API objects of the droplets, the base's region and size, the snapshot's image
+ * id, the load balancer's id). Empty strings and nulls until the API has been read once.
+ */
+export interface DropletClusterDescription {
+  [key: string]: unknown
+  tag: string
+  baseDroplet: string
+  snapshot: string
+  clonePrefix: string
+  /** As configured (name or id); empty when the group has none. */
+  loadBalancer: string
+  /** Every droplet with the tag, as the API returned them. */
+  droplets: Droplet[]
+  base: Droplet | null
+  /** The base droplet's region and size slug (seed 000 took droplets[0]'s, bug 6). */
+  region: string
+  size: string
+  snapshotImageId: number
+  loadBalancerId: string
+  /** Epoch ms of the reading; 0 before the first. */
+  readAt: number
+}
+
 type Logger = ClientLogger & { error?(obj: object, msg: string): void }
 
 const noLogger: Logger = { info() {}, warn() {} }
@@ -78,6 +104,8 @@ export class DigitalOceanTarget implements Target {
   private recovery?: Promise<void>
   private started = false
   private readonly cloneName: RegExp
+  /** What discovery and status() last read, for describe(). */
+  private known: Partial<Cluster> & { readAt: number } = { readAt: 0 }
 
   constructor(
     readonly group: string,
@@ -107,9 +135,15 @@ export class DigitalOceanTarget implements Target {
         },
         `droplet cluster: base ${cluster.base.name} and ${cluster.clones.length} clone(s) adopted`,
       )
-      this.recovery = this.recover(cluster, signal).catch((err) => {
-        this.logger.warn({ group: this.group, err }, `finishing adopted clones failed: ${errorMessage(err)}`)
-      })
+      this.recovery = this.finishPending(cluster, { wait: true, signal }).then(
+        () => undefined,
+        (err: unknown) => {
+          this.logger.warn(
+            { group: this.group, err },
+            `finishing adopted clones failed: ${errorMessage(err)}`,
+          )
+        },
+      )
     } catch (err) {
       this.logger.warn(
         { group: this.group, err },
@@ -121,6 +155,7 @@ export class DigitalOceanTarget implements Target {
   async status(signal?: AbortSignal): Promise<GroupStatus> {
     const droplets = await this.client.listDroplets({ tagName: this.settings.tag }, { signal })
     const base = droplets.find((d) => d.name === this.settings.baseDroplet)
+    this.known = { ...this.known, droplets, base, readAt: Date.now() }
     const instances = droplets
       .map((d) => this.instance(d, base))
       .sort((a, b) => a.createdAt - b.createdAt || Number(a.id) - Number(b.id))
@@ -205,7 +240,29 @@ export class DigitalOceanTarget implements Target {
       .filter((d) => d.id !== base.id && this.cloneName.test(d.name))
       .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || a.id - b.id)
     const others = droplets.filter((d) => d.id !== base.id && !this.cloneName.test(d.name))
-    return { droplets, base, clones, others, snapshot, loadBalancer }
+    const cluster = { droplets, base, clones, others, snapshot, loadBalancer }
+    this.known = { ...cluster, readAt: Date.now() }
+    return cluster
+  }
+
+  /** The settings and what the API last showed (no I/O): the group's `details`, seed 000's `info`. */
+  describe(): DropletClusterDescription {
+    const s = this.settings
+    const { droplets = [], base, snapshot, loadBalancer, readAt } = this.known
+    return {
+      tag: s.tag,
+      baseDroplet: s.baseDroplet,
+      snapshot: s.snapshot,
+      clonePrefix: s.clonePrefix,
+      loadBalancer: s.loadBalancer ?? '',
+      droplets,
+      base: base ?? null,
+      region: base?.region.slug ?? '',
+      size: base ? (base.size_slug ?? base.size.slug) : '',
+      snapshotImageId: snapshot?.id ?? 0,
+      loadBalancerId: loadBalancer?.id ?? '',
+      readAt,
+    }
   }
 
   // ─── Scale up ────────────────────────────────────────────────────────────
@@ -267,8 +324,14 @@ export class DigitalOceanTarget implements Target {
   ): Promise<Droplet | undefined> {
     const s = this.settings
     const base = cluster.base
-    // The base's tags, without seed 000's cooldown marker (`scaling-<prefix>-<time>`), plus the group's.
-    const tags = [...new Set([s.tag, ...base.tags.filter((t) => !t.startsWith('scaling-'))])]
+    // The base's tags, without seed 000's cooldown marker (`scaling-<prefix>-<time>`) and the
+    // drop-in's lock claims (`scaling-…`), plus the group's.
+    const tags = [
+      ...new Set([
+        s.tag,
+        ...base.tags.filter((t) => !t.startsWith('scaling-') && !t.startsWith(CREATE_MARKER)),
+      ]),
+    ]
     let droplet = await this.client.createDroplet(
       {
         name,
@@ -281,7 +344,7 @@ export class DigitalOceanTarget implements Target {
         monitoring: true,
         tags,
       },
-      { signal, existing: [] },
+      { signal },
     )
     // Re-list the group: a racing Tide (or drop-in invocation) may have created droplets too.
     // The higher id yields, whoever looks: ours goes if an older droplet has its name, or if
@@ -304,7 +367,16 @@ export class DigitalOceanTarget implements Target {
     }
     plan.progress?.(`${name} (droplet ${droplet.id}) created, waiting for it to boot`)
     droplet = await this.waitActive(droplet, signal)
-    await this.attach(cluster.loadBalancer, droplet, signal)
+    try {
+      await this.attach(cluster.loadBalancer, droplet, signal)
+    } catch (err) {
+      // Seed 000's wording. The clone is kept: finishPending() attaches it on the next run.
+      if (signal.aborted) throw err
+      throw new TargetError(
+        `could not add droplet ${name} (${droplet.id}) to load balancer ${cluster.loadBalancer?.name}: ${errorMessage(err)}; it is kept and the next run adds it`,
+        { code: err instanceof TideError ? err.code : 'E_TARGET', cause: err },
+      )
+    }
     plan.progress?.(
       `${name} ready at ${this.addressOf(droplet)}${cluster.loadBalancer && !cluster.loadBalancer.tag ? `, in load balancer ${cluster.loadBalancer.name}` : ''}`,
     )
@@ -315,13 +387,22 @@ export class DigitalOceanTarget implements Target {
    * Polls until the droplet is `active` with an IPv4, or deletes it once boot_timeout has
    * passed since its creation (seed 000 bug 4: its wait could not time out).
    */
-  private async waitActive(droplet: Droplet, signal?: AbortSignal): Promise<Droplet> {
-    const deadline = Date.parse(droplet.created_at) + this.settings.bootTimeout
+  private async waitActive(droplet: Droplet, signal?: AbortSignal, now?: number): Promise<Droplet> {
+    // `now` (a caller's clock, for the drop-in's tests) shifts the deadline; the waiting is real.
+    const skew = now === undefined ? 0 : now - Date.now()
+    const deadline = Date.parse(droplet.created_at) + this.settings.bootTimeout - skew
     const limit = Number.isFinite(deadline) ? deadline : Date.now() + this.settings.bootTimeout
     let current: Droplet | undefined = droplet
+    // The droplet passed in may be an old listing: look again before deleting it.
+    let fresh = false
     for (;;) {
       if (current && current.status === 'active' && this.addressOf(current)) return current
       if (!current) throw new TargetError(`droplet ${droplet.name} (${droplet.id}) disappeared while booting`)
+      if (Date.now() >= limit && !fresh) {
+        current = await this.client.getDroplet(droplet.id, signal)
+        fresh = true
+        continue
+      }
       if (Date.now() >= limit) {
         await this.client.deleteDroplet(droplet.id, signal)
         throw new TargetError(
@@ -331,6 +412,7 @@ export class DigitalOceanTarget implements Target {
       }
       await sleep(Math.min(this.settings.poll, Math.max(1, limit - Date.now())), undefined, { signal })
       current = await this.client.getDroplet(droplet.id, signal)
+      fresh = true
     }
   }
 
@@ -446,23 +528,64 @@ export class DigitalOceanTarget implements Target {
 
   // ─── Recovery ────────────────────────────────────────────────────────────
 
-  /** Attaches active clones missing from the load balancer; waits for booting ones (deleting those past boot_timeout). */
-  private async recover(cluster: Cluster, signal?: AbortSignal): Promise<void> {
+  /**
+   * Finishes what an earlier run (this process before a crash, another Tide, a drop-in
+   * invocation that handed over at its deadline) left half done, and says what it did:
+   * - an active clone missing from the load balancer is attached;
+   * - a clone still booting past boot_timeout (counted from its creation) is deleted;
+   * - a clone still booting within it is waited for and attached when `wait` is true (the
+   *   daemon's start-up), or left for a later run when false (a stateless invocation with a
+   *   deadline);
+   * - a create marker tag (`tide-create-…`, see the client) a crash left on a clone is deleted.
+   * `cluster` is updated to match (deleted clones dropped, attached ones added to the load
+   * balancer's ids). Failures of one clone are logged and do not stop the others.
+   */
+  async finishPending(
+    cluster: Cluster,
+    options: { wait?: boolean; now?: number; signal?: AbortSignal } = {},
+  ): Promise<string[]> {
+    const { signal } = options
     const lb = cluster.loadBalancer
     const members = new Set(lb?.droplet_ids ?? [])
+    const done: string[] = []
+    const gone = new Set<number>()
+    const finish = async (clone: Droplet) => {
+      for (const marker of clone.tags.filter((t) => t.startsWith(CREATE_MARKER))) {
+        await this.client.deleteTag(marker, signal)
+        clone.tags = clone.tags.filter((t) => t !== marker)
+      }
+      let ready: Droplet | undefined = clone.status === 'active' && this.addressOf(clone) ? clone : undefined
+      if (!ready) {
+        const now = options.now ?? Date.now()
+        if (clone.status !== 'new') return // off or archived: counted, never touched here
+        if (!options.wait && Date.parse(clone.created_at) + this.settings.bootTimeout > now) return
+        try {
+          ready = await this.waitActive(clone, signal, options.now)
+        } catch (err) {
+          if (err instanceof TargetError && err.code === 'E_DO_BOOT_TIMEOUT') {
+            gone.add(clone.id)
+            done.push(
+              `${clone.name} never became active within ${Math.round(this.settings.bootTimeout / 1000)}s: deleted`,
+            )
+            return
+          }
+          throw err
+        }
+      }
+      if (lb && !lb.tag && !members.has(ready.id)) {
+        await this.attach(lb, ready, signal)
+        members.add(ready.id)
+        done.push(
+          `${ready.name} was not in load balancer ${lb.name} (an earlier run stopped before attaching it): attached`,
+        )
+      }
+    }
     await Promise.all(
       cluster.clones.map(async (clone) => {
         try {
-          const ready =
-            clone.status === 'active' && this.addressOf(clone) ? clone : await this.waitActive(clone, signal)
-          if (lb && !lb.tag && !members.has(ready.id)) {
-            await this.attach(lb, ready, signal)
-            this.logger.info(
-              { group: this.group, droplet: ready.id },
-              `${ready.name} was not in load balancer ${lb.name} (a previous run stopped before attaching it): attached`,
-            )
-          }
+          await finish(clone)
         } catch (err) {
+          if (signal?.aborted) return
           this.logger.warn(
             { group: this.group, droplet: clone.id, err },
             `adopted clone ${clone.name}: ${errorMessage(err)}`,
@@ -470,6 +593,11 @@ export class DigitalOceanTarget implements Target {
         }
       }),
     )
+    if (lb && !lb.tag) lb.droplet_ids = [...members]
+    cluster.droplets = cluster.droplets.filter((d) => !gone.has(d.id))
+    cluster.clones = cluster.clones.filter((d) => !gone.has(d.id))
+    for (const line of done) this.logger.info({ group: this.group }, line)
+    return done
   }
 
   // ─── Helpers ─────────────────────────────────────────────────────────────

@@ -311,6 +311,33 @@ describe('kubernetes target on the API emulator', { skip }, () => {
     assert.deepEqual(drained, ['db-1'])
   })
 
+  test('a drained victim that Kubernetes kept is given back to the router (plan.undrain); the pod it removed is the one reported removed', async () => {
+    await k8s.createDeployment('kept', { replicas: 0, port: 18095 })
+    // No deletion cost: the ReplicaSet controller removes the newest pod, not Tide's choice.
+    const target = make({ workload: 'deployment/kept', deletion_cost: false })
+    await target.scale(2, { reason: 'test' }, signal)
+    const [oldest, newest] = (await target.status(signal)).instances
+    const calls: string[] = []
+    const down = await target.scale(
+      1,
+      {
+        reason: 'test',
+        victims: [oldest!.id],
+        drain: async (i) => void calls.push(`drain ${i.id}`),
+        undrain: (i) => void calls.push(`undrain ${i.id} ${i.state}`),
+      },
+      signal,
+    )
+    assert.deepEqual(down.removed, [newest!.id])
+    assert.deepEqual(calls, [`drain ${oldest!.id}`, `undrain ${oldest!.id} ready`])
+    const status = await target.status(signal)
+    assert.deepEqual(
+      status.instances.filter((i) => i.state === 'ready').map((i) => i.id),
+      [oldest!.id],
+      'the kept pod is reported ready throughout (no report leaves it out)',
+    )
+  })
+
   test("readiness from the Service's EndpointSlices", async () => {
     await k8s.createDeployment('api', { replicas: 0, port: 18094, portName: 'http' })
     await k8s.createService('api', { selector: { app: 'api' }, targetPort: 'http' })

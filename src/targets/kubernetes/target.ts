@@ -75,8 +75,6 @@ export class KubernetesTarget implements Target {
   private readonly listeners = new Set<(status: GroupStatus) => void>()
   /** Waiters inside scale(), told at every change. */
   private readonly changes = new Set<() => void>()
-  /** Instances left out of the next report (a drained victim given back to the router). */
-  private readonly hidden = new Set<string>()
   private steeringWarned = false
 
   constructor(
@@ -168,7 +166,7 @@ export class KubernetesTarget implements Target {
   }
 
   private snapshot(): GroupStatus {
-    const instances = this.instances().filter((i) => !this.hidden.has(i.id))
+    const instances = this.instances()
     const status: GroupStatus = {
       desired: this.desired,
       instances,
@@ -220,7 +218,10 @@ export class KubernetesTarget implements Target {
       return { from, to, added, removed: [] }
     }
     const removed = await this.waitRemoved(to, before, signal)
-    this.giveBack(victims.filter((v) => !removed.includes(v)))
+    this.giveBack(
+      victims.filter((v) => !removed.includes(v)),
+      plan,
+    )
     return { from, to, added: [], removed }
   }
 
@@ -388,24 +389,16 @@ export class KubernetesTarget implements Target {
   }
 
   /**
-   * Victims Tide drained but Kubernetes kept: the router still holds them as draining. Leaving them
-   * out of one report removes them from the router; the next report adds them back as fresh backends.
+   * Victims Tide drained but Kubernetes kept (the deletion cost is a hint, not a promise): the
+   * router still holds them as draining; `plan.undrain` puts them back into rotation.
    */
-  private giveBack(survivors: string[]): void {
-    const live = new Set(
-      this.instances()
-        .filter((i) => i.state === 'ready')
-        .map((i) => i.id),
-    )
-    const back = survivors.filter((id) => live.has(id))
+  private giveBack(survivors: string[], plan: ScalePlan): void {
+    const back = this.instances().filter((i) => i.state === 'ready' && survivors.includes(i.id))
     if (back.length === 0) return
     this.logger.info(
-      { group: this.group, pods: back },
-      `Kubernetes kept ${back.join(', ')}; back in rotation`,
+      { group: this.group, pods: back.map((i) => i.id) },
+      `Kubernetes kept ${back.map((i) => i.id).join(', ')}; back in rotation`,
     )
-    for (const id of back) this.hidden.add(id)
-    this.notify()
-    this.hidden.clear()
-    this.notify()
+    for (const instance of back) plan.undrain?.(instance)
   }
 }

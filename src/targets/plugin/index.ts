@@ -26,6 +26,7 @@ import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { z } from 'zod'
 import { errorMessage, NoChangeError, TargetError, TideError } from '../../core/errors.js'
+import { formatDuration } from '../../core/duration.js'
 import { duration } from '../../core/schema.js'
 import type { GroupStatus, ScalePlan, ScaleResult, Target } from '../../core/types.js'
 import type { PluginContext, PluginFactory, PluginLogger } from './api.js'
@@ -48,6 +49,11 @@ export const pluginTargetSchema = z
     status_timeout: duration('30s')
       .refine((ms) => ms > 0, { message: 'must be longer than 0' })
       .describe("The longest one call of the plugin's `status()` may take before it counts as failed."),
+    scale_timeout: duration('15m')
+      .refine((ms) => ms > 0, { message: 'must be longer than 0' })
+      .describe(
+        "The longest one call of the plugin's `scale()` may take (seed 004 capped a wake at 15 minutes). Past it the signal given to `scale()` is aborted and the operation fails, so a plugin that hangs cannot hold its group's operations for good; requests held for a wake are answered 503 at once.",
+      ),
   })
   .strict()
 
@@ -127,6 +133,81 @@ export function resolvePluginModule(module: string, configDir: string): string {
   }
 }
 
+/**
+ * Imports a group's plugin module and checks it as `tide run` does, without starting it: the
+ * module must import, export `createTarget` (or a default function), and that must return an
+ * object with `status()` and `scale()` (and `start`/`watch`/`close`, if present, functions).
+ * `tide validate` calls this. The target made is closed again (a factory does no I/O, see api.ts).
+ * Throws PluginLoadError or PluginInvalidError naming the module and what is wrong.
+ */
+export async function checkPlugin(
+  group: string,
+  config: PluginTargetConfig,
+  configDir: string,
+): Promise<void> {
+  const quiet: PluginLogger = { debug() {}, info() {}, warn() {}, error() {} }
+  const target = await loadPlugin(group, config, { logger: quiet, configDir })
+  try {
+    await target.close?.()
+  } catch {
+    // Nothing was started; a close that throws says nothing about the module's shape.
+  }
+}
+
+async function loadPlugin(
+  group: string,
+  config: PluginTargetConfig,
+  deps: PluginTargetDeps,
+): Promise<Target> {
+  const { module, options } = config
+  const url = resolvePluginModule(module, deps.configDir)
+  let exports: Record<string, unknown>
+  try {
+    exports = (await import(url)) as Record<string, unknown>
+  } catch (err) {
+    throw new PluginLoadError(`plugin module ${module} cannot be imported: ${errorMessage(err)}`, err)
+  }
+  const factory = (typeof exports.createTarget === 'function' ? exports.createTarget : exports.default) as
+    PluginFactory | undefined
+  if (typeof factory !== 'function') {
+    const names = Object.keys(exports).filter((k) => k !== 'default')
+    throw new PluginInvalidError(
+      `plugin module ${module} exports no createTarget function (it exports ${names.length > 0 ? names.join(', ') : 'nothing'}${'default' in exports ? ' and a default that is not a function' : ''}): ` +
+        'a plugin exports `createTarget(options, context)` returning an object with status() and scale()',
+    )
+  }
+  const context: PluginContext = { group, configDir: deps.configDir, logger: deps.logger }
+  let target: unknown
+  try {
+    target = await factory({ ...options }, context)
+  } catch (err) {
+    throw new PluginInvalidError(
+      `plugin module ${module}: createTarget(options) threw: ${errorMessage(err)}`,
+      err,
+    )
+  }
+  if (target === null || typeof target !== 'object') {
+    throw new PluginInvalidError(
+      `plugin module ${module}: createTarget(options) returned ${target === null ? 'null' : typeof target}, not a target object with status() and scale()`,
+    )
+  }
+  const t = target as Record<string, unknown>
+  const missing = ['status', 'scale'].filter((m) => typeof t[m] !== 'function')
+  const wrong = ['start', 'watch', 'close'].filter((m) => t[m] !== undefined && typeof t[m] !== 'function')
+  if (missing.length > 0 || wrong.length > 0) {
+    const has = Object.keys(t).filter((k) => typeof t[k] === 'function')
+    const parts = [
+      ...(missing.length > 0 ? [`has no ${missing.map((m) => `${m}()`).join(' and no ')} method`] : []),
+      ...wrong.map((m) => `has a ${m} that is not a function`),
+    ]
+    throw new PluginInvalidError(
+      `plugin module ${module}: the target from createTarget() ${parts.join(', ')} (its methods: ${has.length > 0 ? has.join(', ') : 'none'})`,
+    )
+  }
+  deps.logger.info({}, `plugin ${module} loaded`)
+  return target as Target
+}
+
 export function createPluginTarget(
   group: string,
   config: PluginTargetConfig,
@@ -158,60 +239,10 @@ class PluginTarget implements Target {
 
   /** Loads and checks the module; then starts the plugin (a failure there is retried at the next call). */
   async start(signal: AbortSignal): Promise<void> {
-    this.plugin = await this.load()
+    this.plugin = await loadPlugin(this.group, this.config, { ...this.deps, logger: this.log })
     await this.ensureStarted(signal).catch((err) => {
       this.log.warn({ err }, `${this.name}: start() failed; trying again at the next evaluation`)
     })
-  }
-
-  private async load(): Promise<Target> {
-    const { module, options } = this.config
-    const url = resolvePluginModule(module, this.deps.configDir)
-    let exports: Record<string, unknown>
-    try {
-      exports = (await import(url)) as Record<string, unknown>
-    } catch (err) {
-      throw new PluginLoadError(`plugin module ${module} cannot be imported: ${errorMessage(err)}`, err)
-    }
-    const factory = (typeof exports.createTarget === 'function' ? exports.createTarget : exports.default) as
-      PluginFactory | undefined
-    if (typeof factory !== 'function') {
-      const names = Object.keys(exports).filter((k) => k !== 'default')
-      throw new PluginInvalidError(
-        `plugin module ${module} exports no createTarget function (it exports ${names.length > 0 ? names.join(', ') : 'nothing'}${'default' in exports ? ' and a default that is not a function' : ''}): ` +
-          'a plugin exports `createTarget(options, context)` returning an object with status() and scale()',
-      )
-    }
-    const context: PluginContext = { group: this.group, configDir: this.deps.configDir, logger: this.log }
-    let target: unknown
-    try {
-      target = await factory({ ...options }, context)
-    } catch (err) {
-      throw new PluginInvalidError(
-        `plugin module ${module}: createTarget(options) threw: ${errorMessage(err)}`,
-        err,
-      )
-    }
-    if (target === null || typeof target !== 'object') {
-      throw new PluginInvalidError(
-        `plugin module ${module}: createTarget(options) returned ${target === null ? 'null' : typeof target}, not a target object with status() and scale()`,
-      )
-    }
-    const t = target as Record<string, unknown>
-    const missing = ['status', 'scale'].filter((m) => typeof t[m] !== 'function')
-    const wrong = ['start', 'watch', 'close'].filter((m) => t[m] !== undefined && typeof t[m] !== 'function')
-    if (missing.length > 0 || wrong.length > 0) {
-      const has = Object.keys(t).filter((k) => typeof t[k] === 'function')
-      const parts = [
-        ...(missing.length > 0 ? [`has no ${missing.map((m) => `${m}()`).join(' and no ')} method`] : []),
-        ...wrong.map((m) => `has a ${m} that is not a function`),
-      ]
-      throw new PluginInvalidError(
-        `plugin module ${module}: the target from createTarget() ${parts.join(', ')} (its methods: ${has.length > 0 ? has.join(', ') : 'none'})`,
-      )
-    }
-    this.log.info({}, `${this.name} loaded`)
-    return target as Target
   }
 
   private ensureStarted(signal: AbortSignal): Promise<void> {
@@ -285,7 +316,33 @@ class PluginTarget implements Target {
     if (!this.plugin) throw new TargetError(`${this.name} is not loaded yet`, { code: 'E_PLUGIN_FAILED' })
     await this.ensureStarted(signal)
     const from = this.lastDesired
-    const answer = await this.call(`scale(${to})`, () => this.plugin!.scale(to, plan, signal))
+    const timeout = this.config.scale_timeout
+    const late = new AbortController()
+    const timer = setTimeout(
+      () =>
+        late.abort(
+          new TargetError(
+            `${this.name}: scale(${to}) did not finish within ${formatDuration(timeout)}; its signal was aborted`,
+            { code: 'E_PLUGIN_FAILED' },
+          ),
+        ),
+      timeout,
+    )
+    timer.unref?.()
+    const both = AbortSignal.any([signal, late.signal])
+    const gaveUp = new Promise<never>((_, reject) => {
+      both.addEventListener('abort', () => reject(both.reason), { once: true })
+    })
+    gaveUp.catch(() => {})
+    let answer: ScaleResult | undefined
+    try {
+      answer = await Promise.race([
+        this.call(`scale(${to})`, () => this.plugin!.scale(to, plan, both)),
+        gaveUp,
+      ])
+    } finally {
+      clearTimeout(timer)
+    }
     // A plugin may return nothing; the engine only needs to know the call succeeded.
     if (answer === undefined) return { from, to, added: [], removed: [] }
     const parsed = resultSchema.safeParse(answer)

@@ -139,6 +139,15 @@ describe('kubernetes emulator', { skip }, () => {
     assert.equal(negative.status, 422)
     assert.equal(negative.body.reason, 'Invalid')
     assert.equal((await call('PATCH', scalePath, { spec: { replicas: 1 } }, 'text/plain')).status, 415)
+    // Strategic merge is emulated for maps only: a list or a directive is refused, not misapplied.
+    const listPatch = await call(
+      'PATCH',
+      '/apis/apps/v1/namespaces/default/deployments/web',
+      { spec: { template: { spec: { containers: [{ name: 'app', image: 'x' }] } } } },
+      'application/strategic-merge-patch+json',
+    )
+    assert.equal(listPatch.status, 422)
+    assert.match(listPatch.body.message, /maps only .* a list at spec\.template\.spec\.containers/)
     const missing = await call('GET', '/apis/apps/v1/namespaces/default/deployments/nope/scale')
     assert.equal(missing.status, 404)
     assert.equal(missing.body.reason, 'NotFound')

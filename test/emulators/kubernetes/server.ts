@@ -21,7 +21,9 @@
  * against the definitions and problems are collected in `schemaProblems`.
  *
  * Strategic merge patch is applied as a JSON merge patch: Tide patches only maps (annotations,
- * replicas), where the two agree; list-merge directives (`$patch`, merge keys) are not emulated.
+ * replicas), where the two agree. Lists and directives (`$patch`, `$retainKeys`, merge keys) are
+ * where they differ, and are not emulated: such a patch is refused with a 422 that says so, so a
+ * test relying on them fails loudly instead of passing on the wrong semantics.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -409,6 +411,14 @@ export class ApiServer {
     if (type === 'application/merge-patch+json' || type === 'application/strategic-merge-patch+json') {
       if (typeof patchBody !== 'object' || patchBody === null || Array.isArray(patchBody))
         throw new BadRequest(400, 'BadRequest', 'a merge patch must be a JSON object')
+      const unlike =
+        type === 'application/strategic-merge-patch+json' ? listOrDirective(patchBody) : undefined
+      if (unlike !== undefined)
+        throw new BadRequest(
+          422,
+          'Invalid',
+          `the emulator applies strategic merge patches to maps only (as a JSON merge patch); this one has ${unlike}, where the two differ`,
+        )
       patched = mergePatch(base, patchBody) as Obj
     } else if (type === 'application/json-patch+json') {
       if (!Array.isArray(patchBody))
@@ -825,4 +835,17 @@ function jsonPatch(target: Obj, ops: unknown[]): Obj {
     }
   }
   return doc as Obj
+}
+
+/** Where a strategic merge patch differs from a JSON merge patch: the first list or `$` directive, or undefined. */
+function listOrDirective(value: unknown, path = ''): string | undefined {
+  if (Array.isArray(value)) return `a list at ${path || '(root)'}`
+  if (typeof value !== 'object' || value === null) return undefined
+  for (const [key, inner] of Object.entries(value)) {
+    const at = path ? `${path}.${key}` : key
+    if (key.startsWith('$')) return `the directive ${at}`
+    const found = listOrDirective(inner, at)
+    if (found !== undefined) return found
+  }
+  return undefined
 }
