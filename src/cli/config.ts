@@ -10,9 +10,11 @@ export async function validateCommand(
   flags: { json?: boolean },
 ): Promise<number> {
   let groups: string[]
+  let receiver = false
   try {
     const loaded = await ctx.io.loadConfigFile(file, ctx.io.env as NodeJS.ProcessEnv)
     groups = Object.keys(loaded.config.groups)
+    receiver = loaded.config.receiver !== undefined
     const problems = await pluginProblems(loaded)
     if (problems.length > 0) throw new ConfigError(problems, loaded.path)
   } catch (err) {
@@ -25,11 +27,12 @@ export async function validateCommand(
       ctx.err(`  ${ce.bold(p.path || '(root)')}: ${p.message}${ce.dim(valueNote(p))}`)
     return EXIT.failure
   }
-  if (flags.json) ctx.json({ ok: true, file, groups })
-  else
-    ctx.out(
-      `${ctx.c.green('ok')}: ${groups.length} group${groups.length === 1 ? '' : 's'} (${groups.join(', ')})`,
-    )
+  if (flags.json) ctx.json({ ok: true, file, groups, receiver })
+  else {
+    const list = groups.length > 0 ? ` (${groups.join(', ')})` : ''
+    const plus = receiver ? ', and the Alertmanager receiver' : ''
+    ctx.out(`${ctx.c.green('ok')}: ${groups.length} group${groups.length === 1 ? '' : 's'}${list}${plus}`)
+  }
   return EXIT.ok
 }
 
