@@ -116,7 +116,7 @@ describe('tide CLI against a live API', () => {
     assert.equal(code, 0)
     assert.match(out, /desired 2 · ready 2 · min 1 · max 6/)
     assert.match(out, /concurrency 12 · request_rate 40\.3\/s/)
-    assert.match(out, /web-1\s+ready\s+5m\s+127\.0\.0\.1:9001\s+5\s+20\/s/)
+    assert.match(out, /web-1\s+ready\s+5m(?:\d+s)?\s+127\.0\.0\.1:9001\s+5\s+20\/s/)
     assert.match(out, /held\s+hold at 2: concurrency 6 per instance/)
   })
 

@@ -503,7 +503,12 @@ describe('droplet-autoscale: faults', () => {
     assert.equal(next.status, 200, JSON.stringify(next.body))
     assert.ok(em.members(em.loadBalancer(lbId)!).includes(clone.id), 'attached by the next run')
     assert.equal(tagged(em).length, 2)
+    assert.ok(
+      !em.tags().some((t) => t.startsWith('tide-create-')),
+      'a create marker the abort left behind is removed by the next run',
+    )
   })
+
   test('the API refusing the token: "can\'t get cluster info: …" naming the call, never a 200', async () => {
     const { env } = await cluster()
     const r = await runDropin('info', { ...env, API_TOKEN: 'not-the-token' })
