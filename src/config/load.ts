@@ -8,9 +8,11 @@ import { dirname, resolve } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import { parseDocument } from 'yaml'
 import type { z } from 'zod'
+import { formatDuration, parseDuration } from '../core/duration.js'
 import { ConfigError, type ConfigProblem } from '../core/errors.js'
 import { isLoopback, splitHostPort } from '../core/schema.js'
 import { policyMetrics, policyName, policySchema } from '../policies/index.js'
+import { predictiveHistory } from '../policies/predictive.js'
 import { SOURCES_AT_ZERO, type SourceConfig, sourceMetrics, sourceSchema } from '../sources/index.js'
 import { type Config, configSchema, type GroupConfig } from './schema.js'
 
@@ -231,6 +233,13 @@ function crossCheck(raw: unknown): ConfigProblem[] {
     })
   }
   const routes = new Map<string, string>()
+  // store.history as written (default 1h); a value that is not a duration is reported by the schema.
+  const store = isRecord(root.store) ? root.store : {}
+  const historyValue = store.history ?? '1h'
+  const kept =
+    typeof historyValue === 'string' || typeof historyValue === 'number'
+      ? parseDuration(historyValue)
+      : undefined
   const groups = isRecord(root.groups) ? root.groups : {}
   for (const [name, value] of Object.entries(groups)) {
     if (!isRecord(value)) continue
@@ -305,6 +314,23 @@ function crossCheck(raw: unknown): ConfigProblem[] {
           path: `${at}.policies[${i}]`,
           message: `policy ${policyName(parsed.data, i)} takes the group to zero, but ${at}.min is ${min}: set min: 0, or remove the policy`,
         })
+      }
+      if (parsed.data.kind === 'predictive' && kept !== undefined) {
+        // The forecast reads two weeks back; a shorter store.history quietly loses its seasonality.
+        const needs = predictiveHistory(parsed.data)
+        if (kept < needs) {
+          const day = 86_400_000
+          const back =
+            needs >= day
+              ? `${Math.floor(needs / day)} days${needs % day > 0 ? ` and ${formatDuration(needs % day)}` : ''}`
+              : formatDuration(needs)
+          const setting =
+            store.history === undefined ? 'is 1h (the default)' : `is ${JSON.stringify(store.history)}`
+          problems.push({
+            path: `${at}.policies[${i}]`,
+            message: `policy ${policyName(parsed.data, i)} (predictive) of group ${name} reads its ${parsed.data.metric} history ${back} back (daily and weekly seasonality), but store.history ${setting}: set store.history to ${needs >= day ? `${Math.ceil(needs / day)}d` : formatDuration(needs)} or more`,
+          })
+        }
       }
       for (const metric of policyMetrics(parsed.data)) {
         if (!provided.has(metric)) {

@@ -137,6 +137,87 @@ describe('predictive', () => {
     )
   })
 
+  test('keeps room for bursts it has seen: the rate + 1 σ of the last 2 h, at capacity', () => {
+    const at = 10 * 3_600_000 // 10 h of history: no forecast yet, so this is burst room alone
+    // Every other minute 50, then 150: σ = 50. Now 50 rps: target wants 5 at 10 each.
+    const bursty = (t: number) => (Math.floor(t / MIN) % 2 === 0 ? 50 : 150)
+    const r = policy()(input(at, 5, 50, historyOf(bursty, 0, at)))
+    // (50 + 50) / (10 ÷ 0.75 = 13.3 at capacity) → 8 instances.
+    assert.equal(vote(r, 5), 8, JSON.stringify(r))
+    assert.match(
+      r.reason,
+      /room for bursts: request_rate 50 \+ 1 × σ 50 \(last 2h\) at 13\.33 each → 8 instances/,
+    )
+    // A steady service gets no more than target.
+    const flat = policy()(
+      input(
+        at,
+        5,
+        50,
+        historyOf(() => 50, 0, at),
+      ),
+    )
+    assert.equal(vote(flat, 5), 5)
+    // deviations: 0 turns it off.
+    assert.equal(vote(policy({ burst: { deviations: 0 } })(input(at, 5, 50, historyOf(bursty, 0, at))), 5), 5)
+  })
+
+  test('holds a small dip for the hold window, but lets a burst that is over go', () => {
+    const at = 10 * 3_600_000
+    const off = { burst: { deviations: 0 } }
+    // 60 rps until 2 minutes ago, 40 now: target wants 4; the last 5 minutes needed 6.
+    const dip = (t: number) => (t < at - 2 * MIN ? 60 : 40)
+    const held = policy(off)(input(at, 6, 40, historyOf(dip, 0, at)))
+    assert.equal(vote(held, 6), 6, JSON.stringify(held))
+    assert.match(held.reason, /holding 6: the highest need of the last 5m is 6/)
+    // Once the window has passed, it follows target.
+    const later = at + 6 * MIN
+    assert.equal(vote(policy(off)(input(later, 6, 40, historyOf(dip, 0, later))), 6), 4)
+    // A burst of 200 rps 2 minutes ago: 20 instances; now 40 needs 4, and a hold keeps at most
+    // half again (2) above that: 6, not 20.
+    const burst = (t: number) => (t >= at - 3 * MIN && t < at - 2 * MIN ? 200 : 40)
+    const r = policy(off)(input(at, 20, 40, historyOf(burst, 0, at)))
+    assert.equal(vote(r, 20), 6, JSON.stringify(r))
+    assert.match(r.reason, /at most 2 instances above the 4 needed now/)
+    // hold.window 0s turns it off.
+    assert.equal(
+      vote(policy({ ...off, hold: { window: '0s' } })(input(at, 20, 40, historyOf(burst, 0, at))), 20),
+      4,
+    )
+  })
+
+  test('forecast-only adds neither burst room nor a hold', () => {
+    const at = 10 * 3_600_000
+    const bursty = (t: number) => (Math.floor(t / MIN) % 2 === 0 ? 50 : 150)
+    const i = input(at, 9, 50, historyOf(bursty, 0, at))
+    const t = decideTarget({ kind: 'target', metric: 'request_rate', per_instance: 10, tolerance: 0.1 }, i)
+    assert.equal(vote(policy({ mode: 'forecast-only' })(i), 9), vote(t, 9))
+  })
+
+  test('property: the per-minute memo only saves work (one policy over time = a fresh one each time)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 300, noNaN: true }), { minLength: 30, maxLength: 30 }),
+        fc.integer({ min: 1, max: 20 }),
+        (levels, current) => {
+          // Two days and a bit of history whose rate changes every 97 minutes.
+          const rate = (t: number) => levels[Math.floor(t / (97 * MIN)) % levels.length]!
+          const start = 2 * DAY + 3 * 3_600_000
+          const remembering = policy()
+          for (let t = start; t < start + 12 * MIN; t += 10_000) {
+            const h = historyOf(rate, 0, t)
+            const i = input(t, current, rate(t), h)
+            const a = remembering(i)
+            const b = policy()(i)
+            assert.equal(vote(a, current), vote(b, current), `at ${t}`)
+            assert.equal(a.reason, b.reason)
+          }
+        },
+      ),
+      { numRuns: 8 },
+    )
+  })
+
   test('bad config names the key', () => {
     const bad = policySchema.safeParse({
       kind: 'predictive',
@@ -147,5 +228,17 @@ describe('predictive', () => {
     assert.equal(bad.success, false)
     const paths = bad.error!.issues.map((i) => i.path.join('.'))
     assert.ok(paths.includes('per_instance') && paths.includes('lead'), paths.join(','))
+    const burst = policySchema.safeParse({
+      kind: 'predictive',
+      metric: 'request_rate',
+      per_instance: 10,
+      burst: { deviations: -1, windw: '1h' },
+      hold: { above: -0.5 },
+    })
+    assert.equal(burst.success, false)
+    const issues = burst.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n')
+    assert.match(issues, /burst\.deviations: must be ≥ 0/)
+    assert.match(issues, /burst: .*windw/)
+    assert.match(issues, /hold\.above: must be ≥ 0/)
   })
 })

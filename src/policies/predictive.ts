@@ -32,7 +32,8 @@
  *    moves the median a little.
  *
  * 2. Burst room: at least ceil((value now + deviations × σ) / burst.per_instance) instances,
- *    where σ is the standard deviation of the metric over the last `burst.window` and
+ *    where σ is the standard deviation of the metric over the last `burst.window` (up to the
+ *    start of the current minute) and
  *    burst.per_instance is what an instance can carry at most (default per_instance ÷ 0.75).
  *    A steady service gets little room beyond `per_instance`'s; a bursty one gets more, sized
  *    by the bursts it has actually had (provisioning for mean + kσ, as capacity planners do).
@@ -146,6 +147,17 @@ export function predictiveMetrics(config: PredictiveConfig): string[] {
   return [config.metric]
 }
 
+/**
+ * How far back the policy reads its metric's history (ms): the oldest weekly lag (14 days and
+ * 5 minutes), or a longer burst or hold window. The group's `store.history` must keep that much,
+ * or the forecast quietly loses its seasonality (src/config/load.ts checks it).
+ */
+export function predictiveHistory(config: PredictiveConfig): number {
+  const weekly = Math.max(...WEEKLY_LAGS) * DAY + RECENT
+  const burst = config.burst.deviations > 0 ? config.burst.window : 0
+  return Math.max(weekly, burst, config.hold.window, TREND)
+}
+
 type History = NonNullable<PolicyInput['history']>
 type Samples = ReadonlyArray<{ at: number; value: number }>
 
@@ -168,6 +180,67 @@ export interface Memo {
   history?: History
   minute: number
   slow?: Slow
+  /** Per-minute sums of the metric over burst.window, oldest first, for σ. */
+  buckets: Bucket[]
+}
+
+/** The samples of one minute [minute, minute + 1 min), summed. */
+interface Bucket {
+  minute: number
+  n: number
+  sum: number
+  squares: number
+}
+
+/**
+ * σ of the metric over [minute − window, minute), from per-minute sums: with the same history
+ * source as last time only the minutes since are read (one read either way).
+ */
+function spreadOf(
+  history: History,
+  metric: string,
+  minute: number,
+  window: number,
+  buckets: Bucket[],
+  same: boolean,
+): number | undefined {
+  const since = minute - window
+  if (!same) buckets.length = 0
+  let drop = 0
+  while (drop < buckets.length && buckets[drop]!.minute < since) drop++
+  if (drop > 0) buckets.splice(0, drop)
+  const last = buckets[buckets.length - 1]
+  const from = last === undefined ? since : last.minute + MINUTE
+  if (from < minute) {
+    // Times are whole ms: [from, minute − 1] is [from, minute).
+    let bucket: Bucket | undefined
+    for (const s of history(metric, from, minute - 1)) {
+      if (s.at < from || s.at >= minute) continue
+      const m = from + Math.floor((s.at - from) / MINUTE) * MINUTE
+      if (bucket === undefined || bucket.minute !== m) {
+        bucket = { minute: m, n: 0, sum: 0, squares: 0 }
+        buckets.push(bucket)
+      }
+      bucket.n++
+      bucket.sum += s.value
+      bucket.squares += s.value * s.value
+    }
+    // Minutes with no sample are remembered as empty, so they are not read again.
+    const end = buckets[buckets.length - 1]
+    if (end === undefined || end.minute < minute - MINUTE)
+      buckets.push({ minute: minute - MINUTE, n: 0, sum: 0, squares: 0 })
+  }
+  let n = 0
+  let sum = 0
+  let squares = 0
+  for (const b of buckets) {
+    n += b.n
+    sum += b.sum
+    squares += b.squares
+  }
+  if (n < 2) return undefined
+  const m = sum / n
+  return Math.sqrt(Math.max(0, squares / n - m * m))
 }
 
 export function buildPredictive(config: PredictiveConfig): Policy {
@@ -177,7 +250,7 @@ export function buildPredictive(config: PredictiveConfig): Policy {
     per_instance: config.per_instance,
     tolerance: config.tolerance,
   }
-  const memo: Memo = { minute: Number.NaN }
+  const memo: Memo = { minute: Number.NaN, buckets: [] }
   return (input) => decidePredictive(config, input, target, memo)
 }
 
@@ -213,10 +286,13 @@ function growthAt(
   return a / b
 }
 
-function computeSlow(config: PredictiveConfig, history: History, minute: number): Slow {
+function computeSlow(config: PredictiveConfig, history: History, minute: number, memo: Memo): Slow {
   const { metric, lead } = config
   let spread: number | undefined
-  if (config.burst.deviations > 0) spread = deviation(history(metric, minute - config.burst.window, minute))
+  if (config.burst.deviations > 0) {
+    const same = memo.history === history && memo.minute < minute
+    spread = spreadOf(history, metric, minute, config.burst.window, memo.buckets, same)
+  }
   const oldest = history(metric, minute - DAY - RECENT, minute - DAY)
   if (oldest.length === 0) {
     return {
@@ -243,13 +319,12 @@ function computeSlow(config: PredictiveConfig, history: History, minute: number)
 /** The slow parts for `now`: from the memo when the same history source asked this minute. */
 function slowParts(config: PredictiveConfig, history: History, now: number, memo?: Memo): Slow {
   const minute = Math.floor(now / MINUTE) * MINUTE
-  if (memo?.slow !== undefined && memo.history === history && memo.minute === minute) return memo.slow
-  const slow = computeSlow(config, history, minute)
-  if (memo) {
-    memo.history = history
-    memo.minute = minute
-    memo.slow = slow
-  }
+  if (memo === undefined) return computeSlow(config, history, minute, { minute: Number.NaN, buckets: [] })
+  if (memo.slow !== undefined && memo.history === history && memo.minute === minute) return memo.slow
+  const slow = computeSlow(config, history, minute, memo)
+  memo.history = history
+  memo.minute = minute
+  memo.slow = slow
   return slow
 }
 
@@ -409,16 +484,6 @@ function mean(samples: Samples): number {
   let total = 0
   for (const s of samples) total += s.value
   return total / samples.length
-}
-
-/** Population standard deviation; undefined for fewer than 2 samples. */
-function deviation(samples: Samples): number | undefined {
-  const n = samples.length
-  if (n < 2) return undefined
-  const m = mean(samples)
-  let sq = 0
-  for (const s of samples) sq += (s.value - m) * (s.value - m)
-  return Math.sqrt(sq / n)
 }
 
 /** Median of a short list; 1 (no growth) for an empty one. */

@@ -22,6 +22,8 @@ export type { AutoScalingGroup } from '@aws-sdk/client-auto-scaling'
 
 export interface AwsLogger {
   debug(obj: object, msg: string): void
+  /** Problems Tide works around (EC2 access denied: instances go without addresses). */
+  warn?(obj: object, msg: string): void
 }
 
 /** Where and as whom to talk to AWS. Every field is optional: the SDK's defaults apply. */
@@ -40,34 +42,48 @@ export interface AwsConnection {
   logger?: AwsLogger
 }
 
-/** The calls the `aws-asg` target and node scaling make. One instance per connection. */
-export class AsgApi {
-  readonly client: AutoScalingClient
-  readonly region: string | undefined
-  private readonly callTimeout: number
-  private readonly logger: AwsLogger | undefined
+/** What an SDK client is built from: region, endpoint and credentials, resolved once. */
+export interface ResolvedConnection {
+  region: string | undefined
+  client: {
+    region?: string
+    endpoint?: string
+    credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }
+  }
+}
 
-  constructor(connection: AwsConnection = {}) {
-    const file = connection.envFile ? readEnvFile(connection.envFile) : {}
-    const env = process.env
-    this.region =
-      connection.region ??
-      file.AWS_REGION ??
-      file.AWS_DEFAULT_REGION ??
-      env.AWS_REGION ??
-      // The Go SDK Docker Scaler used read AWS_DEFAULT_REGION (its Dockerfile sets it); SDK v3 does not.
-      env.AWS_DEFAULT_REGION
-    const endpoint = connection.endpoint ?? file.AWS_ENDPOINT_URL_AUTO_SCALING ?? file.AWS_ENDPOINT_URL
-    const keyId = file.AWS_ACCESS_KEY_ID
-    const secret = file.AWS_SECRET_ACCESS_KEY
-    if ((keyId === undefined) !== (secret === undefined)) {
-      throw new AwsEnvFileError(
-        connection.envFile!,
-        `has ${keyId === undefined ? 'AWS_SECRET_ACCESS_KEY without AWS_ACCESS_KEY_ID' : 'AWS_ACCESS_KEY_ID without AWS_SECRET_ACCESS_KEY'}`,
-      )
-    }
-    this.client = new AutoScalingClient({
-      ...(this.region ? { region: this.region } : {}),
+/**
+ * Region, endpoint and credentials for one AWS service's client, from the connection, then the
+ * env file, then the environment. `service` names the service-specific endpoint variable the env
+ * file may hold (`AWS_ENDPOINT_URL_AUTO_SCALING`, `AWS_ENDPOINT_URL_EC2`); the SDK reads the
+ * environment's own.
+ */
+export function resolveConnection(
+  connection: AwsConnection,
+  service: 'AUTO_SCALING' | 'EC2',
+): ResolvedConnection {
+  const file = connection.envFile ? readEnvFile(connection.envFile) : {}
+  const env = process.env
+  const region =
+    connection.region ??
+    file.AWS_REGION ??
+    file.AWS_DEFAULT_REGION ??
+    env.AWS_REGION ??
+    // The Go SDK Docker Scaler used read AWS_DEFAULT_REGION (its Dockerfile sets it); SDK v3 does not.
+    env.AWS_DEFAULT_REGION
+  const endpoint = connection.endpoint ?? file[`AWS_ENDPOINT_URL_${service}`] ?? file.AWS_ENDPOINT_URL
+  const keyId = file.AWS_ACCESS_KEY_ID
+  const secret = file.AWS_SECRET_ACCESS_KEY
+  if ((keyId === undefined) !== (secret === undefined)) {
+    throw new AwsEnvFileError(
+      connection.envFile!,
+      `has ${keyId === undefined ? 'AWS_SECRET_ACCESS_KEY without AWS_ACCESS_KEY_ID' : 'AWS_ACCESS_KEY_ID without AWS_SECRET_ACCESS_KEY'}`,
+    )
+  }
+  return {
+    region,
+    client: {
+      ...(region ? { region } : {}),
       ...(endpoint ? { endpoint } : {}),
       ...(keyId && secret
         ? {
@@ -78,7 +94,21 @@ export class AsgApi {
             },
           }
         : {}),
-    })
+    },
+  }
+}
+
+/** The calls the `aws-asg` target and node scaling make. One instance per connection. */
+export class AsgApi {
+  readonly client: AutoScalingClient
+  readonly region: string | undefined
+  private readonly callTimeout: number
+  private readonly logger: AwsLogger | undefined
+
+  constructor(connection: AwsConnection = {}) {
+    const resolved = resolveConnection(connection, 'AUTO_SCALING')
+    this.region = resolved.region
+    this.client = new AutoScalingClient(resolved.client)
     this.callTimeout = connection.callTimeout ?? 30_000
     this.logger = connection.logger
   }

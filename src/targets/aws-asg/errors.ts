@@ -6,6 +6,8 @@
  * - E_ASG_TIMEOUT (504): the desired capacity was set but the instances were not InService
  *   (or gone, for a scale-in) within `ready_timeout`. AWS keeps working on it.
  * - E_AWS_ENV_FILE (400): the credentials file (seed 003's AWS_ENV_FILE) is missing or malformed.
+ * - E_AWS_EC2_DENIED (403): the credentials may not call ec2:DescribeInstances; instances go
+ *   without addresses (and Swarm nodes are found by label only). Reported, never fatal.
  * Any other AWS failure is an E_TARGET whose message names the operation, the group and AWS's error.
  */
 import { TargetError, TideError } from '../../core/errors.js'
@@ -41,6 +43,19 @@ export class AsgTimeoutError extends TideError {
 export class AwsEnvFileError extends TideError {
   constructor(path: string, problem: string, cause?: unknown) {
     super('E_AWS_ENV_FILE', `AWS env file ${path}: ${problem}`, { status: 400, cause })
+  }
+}
+
+export class Ec2AccessError extends TideError {
+  constructor(group: string, cause: unknown) {
+    const e = cause as { name?: string; message?: string }
+    super(
+      'E_AWS_EC2_DENIED',
+      `EC2 DescribeInstances for Auto Scaling group '${group}' was denied (${e?.name ?? 'AccessDenied'}: ${e?.message ?? String(cause)}); ` +
+        'its instances have no address, and Swarm nodes are found only by their instance-id label. ' +
+        'Allow ec2:DescribeInstances in the IAM policy, or set `address: none`',
+      { status: 403, cause },
+    )
   }
 }
 
