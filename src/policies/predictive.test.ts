@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
+import { parseConfigText } from '../config/index.js'
+import type { ConfigError } from '../core/errors.js'
 import type { PolicyInput, Recommendation } from '../core/types.js'
 import { buildPolicy, policySchema } from './index.js'
 import { forecast, type PredictiveConfig, predictiveSchema } from './predictive.js'
@@ -240,5 +242,35 @@ describe('predictive', () => {
     assert.match(issues, /burst\.deviations: must be ≥ 0/)
     assert.match(issues, /burst: .*windw/)
     assert.match(issues, /hold\.above: must be ≥ 0/)
+  })
+
+  test('a config refuses a store.history too short for the seasonality, naming group, policy and value', () => {
+    const yaml = (store: string) => `
+${store}
+groups:
+  web:
+    max: 4
+    target: { kind: process, command: node app.js }
+    route: { listen: 127.0.0.1:0 }
+    policies:
+      - { kind: predictive, name: ahead, metric: request_rate, per_instance: 30 }
+`
+    const refused = (text: string) => {
+      try {
+        parseConfigText(text, 'test.yaml', {})
+      } catch (err) {
+        return (err as ConfigError).problems
+      }
+      return []
+    }
+    const byDefault = refused(yaml(''))
+    assert.equal(byDefault.length, 1, JSON.stringify(byDefault))
+    assert.equal(byDefault[0]!.path, 'groups.web.policies[0]')
+    assert.match(
+      byDefault[0]!.message,
+      /policy ahead \(predictive\) of group web reads its request_rate history 14 days and 5m back .*store\.history is 1h \(the default\): set store\.history to 15d or more/,
+    )
+    assert.match(refused(yaml('store: { history: 3d }'))[0]!.message, /store\.history is "3d"/)
+    assert.deepEqual(refused(yaml('store: { history: 15d }')), [])
   })
 })

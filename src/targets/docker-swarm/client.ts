@@ -27,6 +27,28 @@ export interface SwarmTask {
   Status?: { State?: string; Message?: string; Err?: string }
 }
 
+/** A node as GET /nodes lists it (the fields Tide reads; docker-engine-swagger.yaml `Node`). */
+export interface SwarmNode {
+  ID: string
+  Version?: { Index?: number }
+  Spec?: {
+    Name?: string
+    Labels?: Record<string, string>
+    Role?: 'worker' | 'manager'
+    Availability?: 'active' | 'pause' | 'drain'
+  }
+  Description?: { Hostname?: string; Engine?: { Labels?: Record<string, string> } }
+  /** `State`: unknown, down, ready, disconnected; `Addr`: the IP the node talks to the swarm from. */
+  Status?: { State?: string; Addr?: string }
+  /** Managers only: `Reachability` is unknown, unreachable or reachable. */
+  ManagerStatus?: { Leader?: boolean; Reachability?: string; Addr?: string }
+}
+
+/** A task with the fields node draining reads. */
+export interface SwarmNodeTask extends SwarmTask {
+  ServiceID?: string
+}
+
 export interface SwarmLogger {
   debug(obj: object, msg: string): void
 }
@@ -182,6 +204,88 @@ export class SwarmApi {
     )) as Array<{ Status?: { State?: string }; Spec?: { Availability?: string } }>
     return nodes.filter((n) => n.Status?.State === 'ready' && (n.Spec?.Availability ?? 'active') === 'active')
       .length
+  }
+
+  // ─── Nodes ────────────────────────────────────────────────────────────────
+
+  /** GET /nodes: every node of the swarm. */
+  async nodes(signal: AbortSignal): Promise<SwarmNode[]> {
+    return this.call(
+      'list nodes',
+      'of the swarm',
+      signal,
+      (abortSignal) => this.docker.listNodes({ abortSignal }) as Promise<SwarmNode[]>,
+    )
+  }
+
+  /** GET /nodes/{id}. */
+  async node(id: string, signal: AbortSignal): Promise<SwarmNode> {
+    return this.call(
+      'inspect node',
+      id,
+      signal,
+      (abortSignal) => this.docker.getNode(id).inspect({ abortSignal }) as Promise<SwarmNode>,
+    )
+  }
+
+  /**
+   * Reads the node, asks `change` for the new spec and updates it with the version read (required
+   * by POST /nodes/{id}/update); on a version conflict reads again. `change` returning undefined
+   * means nothing to do. Resolves to the node as read.
+   */
+  async updateNode(
+    id: string,
+    change: (node: SwarmNode) => SwarmNode['Spec'] | undefined,
+    signal: AbortSignal,
+  ): Promise<SwarmNode> {
+    let lastError: unknown
+    for (let attempt = 1; attempt <= CONFLICT_RETRIES; attempt++) {
+      const before = await this.node(id, signal)
+      const spec = change(before)
+      if (!spec) return before
+      try {
+        await this.call('update node', id, signal, (abortSignal) =>
+          this.docker.getNode(id).update({
+            _query: { version: before.Version?.Index ?? 0 },
+            _body: spec,
+            abortSignal,
+          }),
+        )
+        return before
+      } catch (err) {
+        const cause = (err as { cause?: unknown }).cause
+        if (!isConflict(cause)) throw err
+        lastError = cause
+        this.logger?.debug({ node: id, attempt }, `node ${id} changed meanwhile; reading it again`)
+      }
+    }
+    throw dockerCallError('update node', id, lastError)
+  }
+
+  /** DELETE /nodes/{id}?force=true: forgets a node (one that is gone or going). */
+  async removeNode(id: string, signal: AbortSignal): Promise<void> {
+    await this.call('remove node', id, signal, (abortSignal) =>
+      this.docker.getNode(id).remove({ force: true, abortSignal }),
+    )
+  }
+
+  /** Every task the swarm has placed on a node, whatever its state. */
+  async tasksOnNode(nodeId: string, signal: AbortSignal): Promise<SwarmNodeTask[]> {
+    return this.call(
+      'list tasks',
+      `on node ${nodeId}`,
+      signal,
+      (abortSignal) =>
+        this.docker.listTasks({ filters: { node: [nodeId] }, abortSignal }) as Promise<SwarmNodeTask[]>,
+    )
+  }
+
+  /** The id of the node whose engine Tide talks to (GET /info). */
+  async selfNodeId(signal: AbortSignal): Promise<string | undefined> {
+    const info = (await this.call('info', 'of the engine', signal, (abortSignal) =>
+      this.docker.info({ abortSignal }),
+    )) as { Swarm?: { NodeID?: string } }
+    return info.Swarm?.NodeID || undefined
   }
 
   private async call<T>(
