@@ -114,6 +114,29 @@ export const receiverSchema = z
           .boolean()
           .default(false)
           .describe("Write min/max to the group's MinSize/MaxSize, as the original did on every call."),
+        drain: z
+          .object({
+            enabled: z
+              .boolean()
+              .default(true)
+              .describe(
+                "Drain a node before its instance goes: on a scale-down Tide picks the instances (newest first), finds each one's Swarm node, drains it, waits until its tasks run elsewhere, demotes a manager (refusing if the Raft quorum would be lost), then terminates the instance with TerminateInstanceInAutoScalingGroup (decrementing the desired capacity) and removes the node. `false`: Docker Scaler's way, lower the desired capacity and let AWS pick (no drain).",
+              ),
+            node_label: z
+              .string()
+              .min(1, 'must not be empty')
+              .default('tide.instance-id')
+              .describe(
+                'A node label or engine label holding the instance id. Nodes without it are matched by hostname (private DNS name, its first part, instance id, private IP), then by address (private IP); those need ec2:DescribeInstances.',
+              ),
+            timeout: duration('5m').describe(
+              "How long to wait for a drained node's tasks to run elsewhere; past it the node is made active again, the instance kept, and the request fails with E_SWARM_DRAIN_TIMEOUT.",
+            ),
+            poll: duration('2s').describe('Time between checks while a node drains.'),
+          })
+          .strict()
+          .prefault({})
+          .describe('Draining Swarm nodes before a node scale-down terminates their instances.'),
         manager: nodeRoleSchema({ min: 3, max: 7 }, 'com.df.scaleManagerNode')
           .optional()
           .describe('Manager nodes.'),

@@ -175,4 +175,28 @@ describe('docker-scaler environment', () => {
       },
     )
   })
+  test('node draining: on by default; TIDE_NODE_DRAIN, TIDE_NODE_LABEL and TIDE_NODE_DRAIN_TIMEOUT set it, bad ones named', () => {
+    const aws = { ...TOKEN, NODE_SCALER_BACKEND: 'aws', AWS_MANAGER_ASG: 'm', AWS_WORKER_ASG: 'w' }
+    assert.deepEqual(dockerScalerSettings(aws).config.nodes?.drain, {
+      enabled: true,
+      node_label: 'tide.instance-id',
+      timeout: 300_000,
+      poll: 2_000,
+    })
+    const set = dockerScalerSettings({
+      ...aws,
+      TIDE_NODE_DRAIN: 'false',
+      TIDE_NODE_LABEL: 'aws.instance',
+      TIDE_NODE_DRAIN_TIMEOUT: '90s',
+    }).config.nodes?.drain
+    assert.deepEqual(set, { enabled: false, node_label: 'aws.instance', timeout: 90_000, poll: 2_000 })
+    assert.throws(
+      () => dockerScalerSettings({ ...aws, TIDE_NODE_DRAIN: 'maybe', TIDE_NODE_DRAIN_TIMEOUT: 'soon' }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError)
+        assert.deepEqual(err.problems.map((p) => p.path).sort(), ['TIDE_NODE_DRAIN', 'TIDE_NODE_DRAIN_TIMEOUT'])
+        return true
+      },
+    )
+  })
 })

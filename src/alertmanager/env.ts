@@ -8,7 +8,10 @@
  * - `TIDE_RECEIVER_TOKEN`, or `TIDE_RECEIVER_USERNAME` + `TIDE_RECEIVER_PASSWORD`: credentials
  *   (the original had none); without them a non-loopback address needs `TIDE_INSECURE=true`;
  * - `TIDE_ALERT_COOLDOWN` (default `3m`): one alert group scales at most once per this long;
- * - `TIDE_STORE`: a SQLite file that keeps those cooldowns across restarts (default: in memory).
+ * - `TIDE_STORE`: a SQLite file that keeps those cooldowns across restarts (default: in memory);
+ * - `TIDE_NODE_DRAIN` (default true), `TIDE_NODE_LABEL` (default `tide.instance-id`),
+ *   `TIDE_NODE_DRAIN_TIMEOUT` (default `5m`): a node scale-down drains the Swarm nodes first
+ *   (receiver.nodes.drain); `TIDE_NODE_DRAIN=false` lets AWS pick, as the original.
  * `RESCHEDULE_ENV_KEY` is accepted and unused: Tide reschedules with a forced update.
  */
 import { existsSync } from 'node:fs'
@@ -97,6 +100,11 @@ export function dockerScalerSettings(env: Env): DockerScalerSettings {
       ...(envFile ? { env_file: envFile } : {}),
       ...(get('AWS_ENDPOINT_URL') ? { endpoint: get('AWS_ENDPOINT_URL') } : {}),
       set_bounds: bool('TIDE_SET_ASG_BOUNDS', false),
+      drain: {
+        enabled: bool('TIDE_NODE_DRAIN', true),
+        node_label: str('TIDE_NODE_LABEL', 'tide.instance-id'),
+        timeout: str('TIDE_NODE_DRAIN_TIMEOUT', '5m'),
+      },
       manager: nodeRole('MANAGER', 3, 7, manager),
       worker: nodeRole('WORKER', 0, 5, worker),
     }
@@ -185,4 +193,6 @@ const ENV_NAMES: Record<string, string> = {
   'reschedule.label': 'RESCHEDULE_FILTER_LABEL',
   'notify.0.url': 'ALERTMANAGER_ADDRESS',
   'nodes.endpoint': 'AWS_ENDPOINT_URL',
+  'nodes.drain.node_label': 'TIDE_NODE_LABEL',
+  'nodes.drain.timeout': 'TIDE_NODE_DRAIN_TIMEOUT',
 }

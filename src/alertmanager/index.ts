@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../engine/log.js'
 import { createNotifier, Dispatcher } from '../notify/index.js'
-import { AsgApi } from '../targets/aws-asg/index.js'
+import { AsgApi, Ec2Api } from '../targets/aws-asg/index.js'
 import { SwarmApi } from '../targets/docker-swarm/client.js'
 import type { Registry } from 'prom-client'
 import type { ReceiverConfig } from './config.js'
@@ -48,6 +48,17 @@ export function createReceiver(config: ReceiverConfig, deps: CreateReceiverDeps)
         logger,
       })
     : undefined
+  // EC2 finds a leaving instance's Swarm node by hostname or address (nodes.drain).
+  const ec2 =
+    config.nodes?.drain.enabled
+      ? new Ec2Api({
+          region: config.nodes.region,
+          endpoint: config.nodes.endpoint,
+          envFile: config.nodes.env_file,
+          callTimeout: config.call_timeout,
+          logger,
+        })
+      : undefined
   // The gauge reads `receiver` at scrape time, once it exists.
   const metrics = deps.registry
     ? receiverMetrics(deps.registry, (): boolean => receiver.waiter.waiting)
@@ -65,6 +76,7 @@ export function createReceiver(config: ReceiverConfig, deps: CreateReceiverDeps)
     logger,
     swarm,
     asg,
+    ...(ec2 ? { ec2 } : {}),
     events: dispatcher.size > 0 ? (e) => dispatcher.emit(e) : undefined,
     ...(deps.cooldowns ? { cooldowns: deps.cooldowns } : {}),
     ...(metrics ? { metrics } : {}),
@@ -76,6 +88,7 @@ export function createReceiver(config: ReceiverConfig, deps: CreateReceiverDeps)
       await receiver.close()
       await dispatcher.close()
       asg?.close()
+      ec2?.close()
     },
   }
 }

@@ -9,6 +9,8 @@
  *                                                        version-checked update of the service
  *   node scale-up ─► ASG desired capacity ─► wait (in the background) for ≥ N ready nodes
  *                                              ─► force-update every labelled service
+ *   node scale-down ─► pick instances (newest) ─► drain their Swarm nodes ─► terminate (decrement)
+ *                    (`nodes.drain.enabled: false`: lower the desired capacity, AWS picks)
  *
  * Events name the service (or `aws` for nodes, `reschedule`, `bad_request`) as the group, and
  * Docker Scaler's alert names as the trigger: `scale_service`, `scale_nodes`, `reschedule_service`.
@@ -16,8 +18,9 @@
 import { errorMessage, NotFoundError, TideError } from '../core/errors.js'
 import type { ScaleEvent } from '../core/types.js'
 import type { Logger } from '../engine/log.js'
-import { type AsgApi, scaleNodes } from '../targets/aws-asg/index.js'
+import { type AsgApi, AsgTarget, type Ec2Api, type NodeScaleIn, scaleNodes } from '../targets/aws-asg/index.js'
 import { replicasOf, type SwarmApi } from '../targets/docker-swarm/client.js'
+import { SwarmNodeDrainer } from '../targets/docker-swarm/nodes.js'
 import { NodeWaiter, Rescheduler } from '../targets/docker-swarm/reschedule.js'
 import type { ReceiverConfig } from './config.js'
 import type { ReceiverMetrics } from './metrics.js'
@@ -31,6 +34,8 @@ export interface ReceiverDeps {
   swarm: SwarmApi
   /** Present when `nodes` is configured. */
   asg?: AsgApi
+  /** EC2, to find a leaving instance's Swarm node by hostname or address; without it, by label only. */
+  ec2?: Ec2Api
   /** Where events go (a Dispatcher's `emit`); never awaited. */
   events?: (event: ScaleEvent) => void
   /** Where alert-group cooldowns are kept; default in memory (a restart forgets them). */
@@ -396,6 +401,7 @@ export class Receiver {
         defaults: settings,
       })
       base.reason = describeAction(action, r.by)
+      const scaleIn = this.nodeScaleIn(role, settings.asg, base.reason)
       const result = await scaleNodes(
         this.deps.asg,
         {
@@ -408,6 +414,7 @@ export class Receiver {
           setBounds: nodes.set_bounds,
         },
         signal,
+        scaleIn,
       )
       ;({ from, to } = result)
       if (!result.changed) {
@@ -432,6 +439,44 @@ export class Receiver {
       return { status: 200, ok: true, message: result.message }
     } catch (err) {
       return this.failed(err, { ...base, from, to, durationMs: this.now() - started })
+    }
+  }
+
+  /**
+   * Tide's scale-in of a node group: an `aws-asg` target with a Swarm node drainer picks the
+   * instances (newest first), drains their nodes and terminates them with decrement. It runs on
+   * the receiver's own signal, not the request's: a drain outlives a short HTTP timeout, and
+   * stopping Tide makes the node active again. Undefined with `nodes.drain.enabled: false`.
+   */
+  private nodeScaleIn(role: 'manager' | 'worker', asg: string, reason: string): NodeScaleIn | undefined {
+    const drain = this.config.nodes?.drain
+    if (!drain?.enabled || !this.deps.asg) return undefined
+    const logger = this.deps.logger
+    const drainer = new SwarmNodeDrainer(this.deps.swarm, {
+      label: drain.node_label,
+      timeout: drain.timeout,
+      poll: drain.poll,
+      logger,
+    })
+    return async (to, bounds) => {
+      const target = new AsgTarget('aws', this.deps.asg!, {
+        name: asg,
+        role,
+        scaleIn: 'terminate',
+        // Answer once the instances are terminating; AWS finishes on its own.
+        readyTimeout: 0,
+        pollInterval: 1000,
+        address: 'none',
+        ...(bounds ? { minSize: bounds.min, maxSize: bounds.max } : {}),
+        ...(this.deps.ec2 ? { ec2: this.deps.ec2 } : {}),
+        drainer,
+        logger,
+      })
+      await target.scale(
+        to,
+        { reason, progress: (message) => logger.info({ role, asg }, message) },
+        this.abort.signal,
+      )
     }
   }
 

@@ -27,6 +27,12 @@ const hold = (policy: string, reason = `${policy} is content`): NamedRecommendat
   reason,
   policy,
 })
+const abstain = (policy: string, reason = `${policy}'s up rule does not hold`): NamedRecommendation => ({
+  kind: 'hold',
+  reason,
+  policy,
+  abstain: true,
+})
 const unknown = (policy: string, reason = 'load has no data'): NamedRecommendation => ({
   kind: 'unknown',
   reason,
@@ -51,6 +57,29 @@ const cases: Record<string, Case[]> = {
       recommendations: [],
       to: 3,
       reason: 'hold at 3: no policy made a recommendation',
+    },
+  ],
+  '(c) abstaining policies': [
+    {
+      name: 'a policy with no opinion does not hold back another policy scaling down',
+      current: 3,
+      recommendations: [abstain('up-only'), scale('down-only', 2)],
+      to: 2,
+      reason: /^scale down 3 → 2/,
+    },
+    {
+      name: 'when every policy abstains the group stays, with their reasons',
+      current: 3,
+      recommendations: [abstain('a', 'load 0.5 is not > 0.8'), abstain('b', 'load 0.5 is not < 0.2')],
+      to: 3,
+      reason: 'hold at 3: load 0.5 is not > 0.8; load 0.5 is not < 0.2',
+    },
+    {
+      name: 'an abstention next to missing data still never scales down',
+      current: 3,
+      recommendations: [abstain('a'), unknown('b'), scale('c', 2)],
+      to: 3,
+      reason: /missing data never scales down/,
     },
   ],
   '(c) combine': [

@@ -89,6 +89,7 @@ function voteOf(r: NamedRecommendation, current: number): number | undefined {
 }
 
 function describeRecommendation(r: NamedRecommendation, current: number): string {
+  if (r.kind === 'hold' && r.abstain) return `${r.policy} has no opinion: ${r.reason}`
   const vote = voteOf(r, current)
   if (r.kind === 'unknown') return `${r.policy} cannot tell: ${r.reason}`
   if (vote === undefined) return `${r.policy} recommended a size that is not a number, ignored: ${r.reason}`
@@ -137,7 +138,12 @@ function decide(input: GovernInput, say: boolean): Told {
   let best: NamedRecommendation | undefined
   let votes = 0
   let blind = 0
+  let abstained = 0
   for (const r of recommendations) {
+    if (r.kind === 'hold' && r.abstain) {
+      abstained++
+      continue
+    }
     const vote = voteOf(r, current)
     if (vote === undefined) blind++
     else {
@@ -153,10 +159,15 @@ function decide(input: GovernInput, say: boolean): Told {
       holdReason = 'no policy made a recommendation'
       steps.push(`${holdReason}: staying at ${current}`)
     }
+  } else if (best === undefined && blind === 0) {
+    if (say) {
+      holdReason = recommendations.map((r) => r.reason).join('; ')
+      steps.push(`no policy asks for a change: staying at ${current}`)
+    }
   } else if (best === undefined) {
     if (say) {
       // Every policy answered `unknown`: some may have partial data, so "no data" would be untrue.
-      const unknowns = recommendations
+      const unknowns = recommendations.filter((r) => !(r.kind === 'hold' && r.abstain))
       const why =
         unknowns.length === 1
           ? unknowns[0]!.reason
@@ -170,7 +181,7 @@ function decide(input: GovernInput, say: boolean): Told {
       if (votes > 1) steps.push(`the largest recommendation wins: ${raw} from ${best.policy}`)
       if (raw === current) {
         holdReason = recommendations
-          .filter((r) => voteOf(r, current) === current)
+          .filter((r) => !(r.kind === 'hold' && r.abstain) && voteOf(r, current) === current)
           .map((r) => r.reason)
           .join('; ')
       }
@@ -178,7 +189,9 @@ function decide(input: GovernInput, say: boolean): Told {
     // (b) A policy without data might have wanted more: never go down on the others' word.
     if (blind > 0 && raw < current) {
       if (say) {
-        const unknowns = recommendations.filter((r) => voteOf(r, current) === undefined)
+        const unknowns = recommendations.filter(
+          (r) => r.kind === 'unknown' || voteOf(r, current) === undefined,
+        )
         const names = unknowns.map((r) => r.policy).join(', ')
         holdReason = `missing data never scales down (${unknowns.map((r) => `${r.policy}: ${r.reason}`).join('; ')})`
         steps.push(

@@ -170,12 +170,22 @@ export interface PolicyInput {
 /**
  * A policy's answer.
  * - `scale`: the policy wants `to` instances (it may equal `current`).
- * - `hold`: the policy wants no change.
+ * - `hold`: the policy wants no change (with `abstain`: it has no opinion, see below).
  * - `unknown`: not enough data to say; never a reason to scale down.
  */
 export type Recommendation =
   | { kind: 'scale'; to: number; reason: string }
-  | { kind: 'hold'; reason: string }
+  | {
+      kind: 'hold'
+      reason: string
+      /**
+       * No opinion: the policy has no rule for the change others may want (a threshold policy
+       * with only an `up` rule, or only a `down` rule, that does not hold). It neither votes to
+       * stay nor blocks a scale-down, so single-direction rules fire independently, as
+       * do-scaler's policies did.
+       */
+      abstain?: boolean
+    }
   | { kind: 'unknown'; reason: string }
 
 /** A recommendation with the policy that made it. */

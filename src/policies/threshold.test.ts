@@ -299,3 +299,31 @@ describe('threshold schema', () => {
     assert.deepEqual(thresholdMetrics(seed000), ['load', 'free_memory'])
   })
 })
+
+describe('single-direction threshold policies (seed 002: each policy fires on its own)', () => {
+  const upOnly = thresholdSchema.parse({ kind: 'threshold', up: { conditions: ['load > 0.8'] } })
+  const downOnly = thresholdSchema.parse({ kind: 'threshold', down: { conditions: ['load < 0.2'] } })
+  const load = (v: number): Metrics => ({ load: reading({ 'web-1': v, 'web-2': v }) })
+
+  test('an up-only rule that does not hold has no opinion, rather than a vote to stay', () => {
+    const r = decideThreshold(upOnly, input(2, load(0.1)))
+    assert.equal(r.kind, 'hold')
+    assert.equal(r.kind === 'hold' && r.abstain, true)
+  })
+
+  test('a down-only rule that does not hold has no opinion either', () => {
+    const r = decideThreshold(downOnly, input(2, load(0.5)))
+    assert.equal(r.kind === 'hold' && r.abstain, true)
+  })
+
+  test('a policy with both rules in its band still votes to stay', () => {
+    const r = decideThreshold(seed000, input(3, three([0.2, 0.2, 0.2], [850, 850, 850])))
+    assert.equal(r.kind, 'hold')
+    assert.equal(r.kind === 'hold' && r.abstain, undefined)
+  })
+
+  test('an up-only rule with missing data still blocks a scale-down (unknown)', () => {
+    const r = decideThreshold(upOnly, input(2, { load: reading({ 'web-1': 0.1 }, ['web-2']) }))
+    assert.equal(r.kind, 'unknown')
+  })
+})

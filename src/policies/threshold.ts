@@ -112,7 +112,23 @@ export function decideThreshold(config: ThresholdConfig, input: PolicyInput): Re
       const gaps = up.filter((o) => o.state === 'unknown').map((o) => o.sentence)
       return { kind: 'unknown', reason: `${gaps.join('; ')}, so this policy cannot tell whether to scale up` }
     }
-    return { kind: 'hold', reason: explainHold(config, up, down) }
+    // A policy with a rule for one direction only has no opinion on the other: it must not
+    // hold back another policy's scale-down (or stand in for a vote to stay).
+    // Only on complete data: a policy that saw part of the group cannot rule out that it
+    // would have wanted more, so it keeps others from scaling down (missing data never does).
+    const oneWay = !config.up || !config.down
+    if (!oneWay) return { kind: 'hold', reason: explainHold(config, up, down) }
+    const gaps = thresholdMetrics(config)
+      .map(view)
+      .filter((v) => !isComplete(v))
+      .map((v) => describeGap(v, input.staleAfter))
+    if (gaps.length > 0) {
+      return {
+        kind: 'unknown',
+        reason: `${explainHold(config, up, down)}, but ${gaps.join('; ')}: missing data never scales down`,
+      }
+    }
+    return { kind: 'hold', reason: explainHold(config, up, down), abstain: true }
   }
 
   // The down rule holds (or might): only complete, fresh data everywhere may scale down.

@@ -18,6 +18,7 @@ import { type Moto, MOTO_CREDENTIALS, requireMoto, startMoto } from '../support/
 import {
   acquireSwarm,
   eventually,
+  lockNodes,
   requireSwarm,
   startWorker,
   type Swarm,
@@ -44,10 +45,12 @@ const TICK = /^Waited \d+ seconds for a total of \d+ worker nodes to come online
 describe('node scaling and rescheduling on a real Swarm with moto', { skip }, () => {
   let swarm: Swarm
   let moto: Moto
+  let unlockNodes: (() => void) | undefined
   let api: SwarmApi
   const workers: Worker[] = []
 
   before(async () => {
+    unlockNodes = await lockNodes()
     swarm = await acquireSwarm()
     moto = await startMoto()
     api = new SwarmApi({ host: swarm.host })
@@ -56,6 +59,7 @@ describe('node scaling and rescheduling on a real Swarm with moto', { skip }, ()
     for (const w of workers) await w.remove().catch(() => undefined)
     await moto?.close()
     await swarm?.release()
+    unlockNodes?.()
   })
 
   test('the node waiter counts ready nodes with ≥, times out with a clear error, and a newer wait cancels an older one', async () => {
@@ -265,6 +269,8 @@ describe('node scaling and rescheduling on a real Swarm with moto', { skip }, ()
         region: moto.region,
         endpoint: moto.endpoint,
         worker: { asg: 'swarm-workers-wait', min: 0, max: 20, up_by: 2 },
+        // These instances are no Swarm nodes: the scale-down below is Docker Scaler's (AWS picks).
+        drain: { enabled: false },
       },
       reschedule: { interval: '200ms', timeout: '1500ms' },
     })

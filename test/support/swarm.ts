@@ -44,6 +44,7 @@ const BASE = join(tmpdir(), 'tide-test-swarm')
 const LOCK = join(BASE, 'lock')
 const STATE = join(BASE, 'state.json')
 const USERS = join(BASE, 'users')
+const NODES_LOCK = join(BASE, 'nodes-lock')
 
 /** Skip message (or false) for suites that need the real Swarm; throws under CI=true when missing. */
 export function requireSwarm(): string | false {
@@ -85,6 +86,20 @@ export interface ServiceOptions {
   global?: boolean
   labels?: Record<string, string>
   command?: string[]
+  /** Placement constraints (`node.id==…`, `node.hostname==…`). */
+  constraints?: string[]
+}
+
+export interface WorkerOptions {
+  /**
+   * The node's hostname (`Description.Hostname`): dockerd runs in its own UTS namespace
+   * (`unshare --uts`) with this name, as an EC2 instance's `ip-10-0-1-17.ec2.internal`.
+   */
+  hostname?: string
+  /** Engine labels (dockerd `--label k=v`), as user-data would set them. */
+  engineLabels?: Record<string, string>
+  /** Join as a manager; `remove()` demotes it before it leaves, so the swarm keeps its quorum. */
+  role?: 'worker' | 'manager'
 }
 
 export interface Worker {
@@ -112,30 +127,54 @@ function alive(pid: number): boolean {
   }
 }
 
-async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+/** Takes a lock directory (taking over one left by a dead process); resolves to its release. */
+async function takeLock(dir: string, waitMs: number): Promise<() => void> {
   mkdirSync(BASE, { recursive: true })
-  const end = Date.now() + 180_000
+  const end = Date.now() + waitMs
   for (;;) {
     try {
-      mkdirSync(LOCK)
-      writeFileSync(join(LOCK, 'pid'), String(process.pid))
+      mkdirSync(dir)
+      writeFileSync(join(dir, 'pid'), String(process.pid))
       break
     } catch {
       // A lock left by a process that died is taken over.
       let holder = 0
       try {
-        holder = Number(readFileSync(join(LOCK, 'pid'), 'utf8'))
+        holder = Number(readFileSync(join(dir, 'pid'), 'utf8'))
       } catch {}
-      if (holder && !alive(holder)) rmSync(LOCK, { recursive: true, force: true })
-      if (Date.now() > end) throw new Error(`could not take the swarm lock ${LOCK} (held by pid ${holder})`)
+      if (holder && !alive(holder)) rmSync(dir, { recursive: true, force: true })
+      if (Date.now() > end) throw new Error(`could not take the lock ${dir} (held by pid ${holder})`)
       await sleep(200)
     }
   }
+  return () => rmSync(dir, { recursive: true, force: true })
+}
+
+async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  const release = await takeLock(LOCK, 180_000)
   try {
     return await fn()
   } finally {
-    rmSync(LOCK, { recursive: true, force: true })
+    release()
   }
+}
+
+/**
+ * The swarm's set of nodes for this test file alone: test files that add nodes (`startWorker`) or
+ * count them (the node waiter) take it in `before()` and give it back in `after()`, so one file's
+ * workers never satisfy (or confuse) another file's count. Waits up to 15 minutes for another
+ * file to finish; a holder that died is taken over.
+ */
+export async function lockNodes(): Promise<() => void> {
+  const release = await takeLock(NODES_LOCK, 15 * 60_000)
+  let released = false
+  const once = () => {
+    if (released) return
+    released = true
+    release()
+  }
+  process.once('exit', once)
+  return once
 }
 
 interface Dockerd {
@@ -145,14 +184,12 @@ interface Dockerd {
 }
 
 /** Starts a dockerd in `dir` (data, exec root, socket, pidfile, log), detached so it can outlive this process. */
-async function startDockerd(dir: string): Promise<Dockerd> {
+async function startDockerd(dir: string, options: WorkerOptions = {}): Promise<Dockerd> {
   mkdirSync(join(dir, 'data'), { recursive: true })
   mkdirSync(join(dir, 'exec'), { recursive: true })
   const socket = join(dir, 'docker.sock')
   const log = openSync(join(dir, 'dockerd.log'), 'a')
-  const child = spawn(
-    'dockerd',
-    [
+  const args = [
       `--data-root=${join(dir, 'data')}`,
       `--exec-root=${join(dir, 'exec')}`,
       `--host=unix://${socket}`,
@@ -160,10 +197,17 @@ async function startDockerd(dir: string): Promise<Dockerd> {
       '--bridge=none',
       '--iptables=false',
       '--ip6tables=false',
+      ...Object.entries(options.engineLabels ?? {}).map(([k, v]) => `--label=${k}=${v}`),
       ...(process.env.TIDE_TEST_DOCKERD_ARGS?.split(' ').filter(Boolean) ?? []),
-    ],
-    { detached: true, stdio: ['ignore', log, log] },
-  )
+    ]
+  // unshare execs sh, which execs dockerd: the pid stays dockerd's.
+  const child = options.hostname
+    ? spawn(
+        'unshare',
+        ['--uts', 'sh', '-c', 'hostname "$0" && exec dockerd "$@"', options.hostname, ...args],
+        { detached: true, stdio: ['ignore', log, log] },
+      )
+    : spawn('dockerd', args, { detached: true, stdio: ['ignore', log, log] })
   child.unref()
   const pid = child.pid!
   const docker = new Docker({ socketPath: socket, timeout: 30_000 })
@@ -317,6 +361,7 @@ export async function acquireSwarm(): Promise<Swarm> {
             StopGracePeriod: 1_000_000_000,
           },
           RestartPolicy: { Condition: 'any', Delay: 100_000_000 },
+          ...(options.constraints ? { Placement: { Constraints: options.constraints } } : {}),
         },
         Mode: options.global ? { Global: {} } : { Replicated: { Replicas: options.replicas ?? 1 } },
         UpdateConfig: { Parallelism: 0, Order: 'stop-first' },
@@ -346,13 +391,16 @@ export async function acquireSwarm(): Promise<Swarm> {
   }
 }
 
-/** One more dockerd joined to `swarm` as a worker, with the test image; `remove()` undoes it. */
-export async function startWorker(swarm: Swarm): Promise<Worker> {
+/** One more dockerd joined to `swarm` as a worker (or manager), with the test image; `remove()` undoes it. */
+export async function startWorker(swarm: Swarm, options: WorkerOptions = {}): Promise<Worker> {
   mkdirSync(BASE, { recursive: true })
   const dir = mkdtempSync(join(BASE, 'worker-'))
-  const dockerd = await startDockerd(dir)
+  const dockerd = await startDockerd(dir, options)
   let nodeId = ''
   const remove = async () => {
+    // A manager leaves as a worker: two managers need both for a quorum, and the shared
+    // manager must never be left without one.
+    if (nodeId && options.role === 'manager') await demote(swarm, nodeId).catch(() => undefined)
     await dockerd.docker.swarmLeave({ force: true }).catch(() => undefined)
     await stopPid(dockerd.pid)
     rmSync(dir, { recursive: true, force: true })
@@ -364,13 +412,13 @@ export async function startWorker(swarm: Swarm): Promise<Worker> {
   }
   try {
     await importImage(dockerd.docker, dir)
-    const info = (await swarm.docker.swarmInspect()) as { JoinTokens: { Worker: string } }
+    const info = (await swarm.docker.swarmInspect()) as { JoinTokens: { Worker: string; Manager: string } }
     const port = await freePort()
     await dockerd.docker.swarmJoin({
       ListenAddr: `127.0.0.1:${port}`,
       AdvertiseAddr: `127.0.0.1:${port}`,
       RemoteAddrs: [swarm.managerAddr],
-      JoinToken: info.JoinTokens.Worker,
+      JoinToken: options.role === 'manager' ? info.JoinTokens.Manager : info.JoinTokens.Worker,
     })
     const own = (await dockerd.docker.info()) as { Swarm: { NodeID: string } }
     nodeId = own.Swarm.NodeID
@@ -379,6 +427,25 @@ export async function startWorker(swarm: Swarm): Promise<Worker> {
     throw err
   }
   return { nodeId, socket: dockerd.socket, docker: dockerd.docker, remove }
+}
+
+/** Makes a manager node a worker (through the shared manager) and waits until it is one. */
+async function demote(swarm: Swarm, nodeId: string): Promise<void> {
+  const node = (await swarm.docker.getNode(nodeId).inspect()) as {
+    Version: { Index: number }
+    Spec: Record<string, unknown> & { Role?: string }
+    ManagerStatus?: unknown
+  }
+  if (node.Spec.Role === 'manager') {
+    await swarm.docker.getNode(nodeId).update({
+      _query: { version: node.Version.Index },
+      _body: { ...node.Spec, Role: 'worker' },
+    })
+  }
+  await eventually(`node ${nodeId} demoted`, 60_000, async () => {
+    const now = (await swarm.docker.getNode(nodeId).inspect()) as { ManagerStatus?: unknown }
+    return !now.ManagerStatus
+  })
 }
 
 /** Polls until `check` is true, or throws after `ms` naming `what`. */

@@ -293,27 +293,16 @@ function convertScaler(
   }
 
   // ─── Policies acted on their own in do-scaler ───
-  // do-scaler ran each policy by itself: down.json destroyed a droplet whenever its conditions
-  // held, whatever the up policies said. Tide combines a group's policies (the largest
-  // recommendation wins, and a policy whose rule does not hold votes to stay), so an up-only
-  // policy would veto every scale-down. With one down policy, each up policy also carries its
-  // down rule: then all agree to scale down exactly when the down policy holds and no up policy
-  // does (up is checked first, as in Tide's threshold policy).
-  const downPolicies = policies.filter((p) => p.down !== undefined)
+  // do-scaler ran each policy by itself. In Tide a threshold policy with one rule only has no
+  // opinion while its rule does not hold (it abstains), so up-only and down-only policies still
+  // fire independently; the one difference is when an up and a down policy hold in the same tick.
+  const downPolicies = policies.filter((p) => p.down !== undefined && p.up === undefined)
   const upOnly = policies.filter((p) => p.up !== undefined && p.down === undefined)
-  if (downPolicies.length === 1 && upOnly.length > 0) {
-    const down = downPolicies[0]!
-    for (const p of upOnly) p.down = structuredClone(down.down)
+  if (downPolicies.length > 0 && upOnly.length > 0) {
     note(
       'changed',
       at('scaler', 'policy_files'),
-      `the up policies (${upOnly.map((p) => p.name).join(', ')}) also carry the down rule of ${String(down.name)}, so that it can scale down as it did in do-scaler (Tide scales down only when no policy wants to stay); when an up and the down policy hold at once, do-scaler created and destroyed a droplet, Tide adds one`,
-    )
-  } else if (downPolicies.length > 1) {
-    note(
-      'changed',
-      at('scaler', 'policy_files'),
-      `${downPolicies.length} down policies (${downPolicies.map((p) => p.name).join(', ')}): do-scaler destroyed a droplet when any of them held; Tide scales down only when every policy agrees, so merge them into one down policy${upOnly.length > 0 ? ' (and add its down rule to each up policy, as the importer does for a single one)' : ''}`,
+      `when an up policy (${upOnly.map((p) => p.name).join(', ')}) and a down policy (${downPolicies.map((p) => p.name).join(', ')}) hold in the same evaluation, do-scaler created and destroyed a droplet; Tide adds one (the largest recommendation wins)`,
     )
   }
 

@@ -45,6 +45,11 @@ export interface Ec2Options extends AwsConnection {
    * @default 200
    */
   batchSize?: number
+  /**
+   * MaxResults per page (EC2 allows 5–1000).
+   * @default 1000
+   */
+  pageSize?: number
 }
 
 export class Ec2Api {
@@ -52,12 +57,14 @@ export class Ec2Api {
   private readonly callTimeout: number
   private readonly logger: AwsLogger | undefined
   private readonly batchSize: number
+  private readonly pageSize: number
 
   constructor(options: Ec2Options = {}) {
     this.client = new EC2Client(resolveConnection(options, 'EC2').client)
     this.callTimeout = options.callTimeout ?? 30_000
     this.logger = options.logger
     this.batchSize = Math.max(1, Math.min(200, options.batchSize ?? 200))
+    this.pageSize = Math.max(5, Math.min(1000, options.pageSize ?? 1000))
   }
 
   /**
@@ -80,7 +87,7 @@ export class Ec2Api {
           this.client.send(
             new DescribeInstancesCommand({
               Filters: [{ Name: 'instance-id', Values: batch }],
-              MaxResults: 1000,
+              MaxResults: this.pageSize,
               ...(token ? { NextToken: token } : {}),
             }),
             { abortSignal },

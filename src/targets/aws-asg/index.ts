@@ -11,19 +11,62 @@
  *   env_file: /run/secrets/aws   # seed 003's AWS_ENV_FILE (dotenv, `export` allowed)
  *   scale_in: terminate          # Tide picks + drains + terminates; `aws`: the ASG's policy picks
  *   ready_timeout: 10m
+ *   address: private             # EC2 DescribeInstances: `ip[:port]` per instance; public; none
+ *   port: 8080
+ *   swarm:                       # the instances are Swarm nodes: drain each before it is terminated
+ *     host: unix:///var/run/docker.sock
+ *     node_label: tide.instance-id
+ *     drain_timeout: 5m
  * ```
  *
  * `docs/targets/aws-asg.md` is the user's page.
  */
 import { z } from 'zod'
 import { duration } from '../../core/schema.js'
-import { type AwsLogger, AsgApi } from './client.js'
+import { SwarmApi } from '../docker-swarm/client.js'
+import { SwarmNodeDrainer } from '../docker-swarm/nodes.js'
+import { AsgApi, type AwsConnection } from './client.js'
+import { Ec2Api } from './ec2.js'
 import { AsgTarget } from './target.js'
 
 export { AsgApi, type AwsConnection, type AwsLogger } from './client.js'
-export { AsgBoundsError, AsgNotFoundError, AsgTimeoutError, AwsEnvFileError } from './errors.js'
-export { type NodeScaleRequest, type NodeScaleResult, scaleNodes } from './nodes.js'
-export { AsgTarget, type AsgTargetOptions, instanceState } from './target.js'
+export { type Ec2Instance, Ec2Api, type Ec2Options } from './ec2.js'
+export { AsgBoundsError, AsgNotFoundError, AsgTimeoutError, AwsEnvFileError, Ec2AccessError } from './errors.js'
+export { type NodeScaleIn, type NodeScaleRequest, type NodeScaleResult, scaleNodes } from './nodes.js'
+export {
+  AsgTarget,
+  type AsgTargetOptions,
+  instanceState,
+  type LeavingInstance,
+  type NodeDrainer,
+  type NodeDrainHandle,
+} from './target.js'
+
+/** How an Auto Scaling group's instances are found and drained as Swarm nodes (shared with the receiver). */
+export const swarmDrainSchema = z
+  .object({
+    host: z
+      .string()
+      .regex(/^(unix:\/\/\/|tcp:\/\/|\/)/, 'must be unix:///path, tcp://host:port or a socket path')
+      .optional()
+      .describe('The Docker Engine of a Swarm manager. Default: `DOCKER_HOST`, then `/var/run/docker.sock`.'),
+    node_label: z
+      .string()
+      .min(1, 'must not be empty')
+      .default('tide.instance-id')
+      .describe(
+        "A node label (`docker node update --label-add`) or engine label (dockerd `--label`) holding the instance id. Nodes without it are matched by hostname (the private DNS name, its first part, the instance id or the private IP) and then by address (the private IP).",
+      ),
+    drain_timeout: duration('5m')
+      .refine((ms) => ms > 0, { message: 'must be longer than 0' })
+      .describe(
+        'How long to wait for a drained node\'s tasks to run elsewhere (and a manager to be demoted). Past it the node is made active again, the instance kept, and the operation fails with E_SWARM_DRAIN_TIMEOUT.',
+      ),
+    poll: duration('2s')
+      .refine((ms) => ms > 0, { message: 'must be longer than 0' })
+      .describe('Time between checks while a node drains.'),
+  })
+  .strict()
 
 const size = (what: string) =>
   z
@@ -86,8 +129,32 @@ export const awsAsgTargetSchema = z
     call_timeout: duration('30s')
       .refine((ms) => ms > 0, { message: 'must be longer than 0' })
       .describe("How long one AWS call may take, the SDK's retries included."),
+    address: z
+      .enum(['private', 'public', 'none'])
+      .default('private')
+      .describe(
+        "Which IPv4 is an instance's address (what a route and the `scrape` source connect to), from EC2 DescribeInstances (needs ec2:DescribeInstances; without it instances have no address, which the log and status say). `none`: no address, and EC2 is asked only with `swarm`.",
+      ),
+    port: z
+      .number()
+      .int('must be a whole number')
+      .min(1, 'must be 1–65535')
+      .max(65535, 'must be 1–65535')
+      .optional()
+      .describe(
+        'Appended to the address (`ip:port`), for a route in front of the instances. Default: no port (the `scrape` source sets its own).',
+      ),
+    swarm: swarmDrainSchema
+      .optional()
+      .describe(
+        "The instances are Docker Swarm nodes: before Tide terminates one (scale_in: terminate), it finds the instance's node, drains it, waits until its tasks run elsewhere, demotes a manager (refusing if the Raft quorum would be lost), and removes the node from the swarm afterwards. Default: no Swarm.",
+      ),
   })
   .strict()
+  .refine((c) => !c.swarm || c.scale_in === 'terminate', {
+    message: 'needs `scale_in: terminate` (with `aws`, AWS picks the instance and nothing can be drained first)',
+    path: ['swarm'],
+  })
   .refine((c) => c.min_size === undefined || c.max_size === undefined || c.min_size <= c.max_size, {
     message: 'must be at least min_size',
     path: ['max_size'],
@@ -97,7 +164,26 @@ export const awsAsgTargetSchema = z
 export type AwsAsgTargetConfig = z.output<typeof awsAsgTargetSchema>
 
 export interface AwsAsgTargetDeps {
-  logger?: AwsLogger
+  logger?: {
+    debug(obj: object, msg: string): void
+    info(obj: object, msg: string): void
+    warn(obj: object, msg: string): void
+  }
+}
+
+/** A node drainer for `swarm` settings, talking to that manager (or `DOCKER_HOST`). */
+export function createSwarmDrainer(
+  config: z.output<typeof swarmDrainSchema>,
+  callTimeout: number,
+  logger?: AwsAsgTargetDeps['logger'],
+): SwarmNodeDrainer {
+  const swarm = new SwarmApi({ host: config.host, callTimeout, ...(logger ? { logger } : {}) })
+  return new SwarmNodeDrainer(swarm, {
+    label: config.node_label,
+    timeout: config.drain_timeout,
+    poll: config.poll,
+    ...(logger ? { logger } : {}),
+  })
 }
 
 /** Reads `env_file` now, so a missing or broken credentials file fails at start-up. */
@@ -106,13 +192,15 @@ export function createAwsAsgTarget(
   config: AwsAsgTargetConfig,
   deps: AwsAsgTargetDeps = {},
 ): AsgTarget {
-  const api = new AsgApi({
+  const connection: AwsConnection = {
     ...(config.region ? { region: config.region } : {}),
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
     ...(config.env_file ? { envFile: config.env_file } : {}),
     callTimeout: config.call_timeout,
     ...(deps.logger ? { logger: deps.logger } : {}),
-  })
+  }
+  const api = new AsgApi(connection)
+  const ec2 = config.address !== 'none' || config.swarm ? new Ec2Api(connection) : undefined
   return new AsgTarget(group, api, {
     name: config.name,
     role: config.role,
@@ -121,5 +209,12 @@ export function createAwsAsgTarget(
     scaleIn: config.scale_in,
     readyTimeout: config.ready_timeout,
     pollInterval: config.poll_interval,
+    address: config.address,
+    ...(config.port === undefined ? {} : { port: config.port }),
+    ...(ec2 ? { ec2 } : {}),
+    ...(config.swarm
+      ? { drainer: createSwarmDrainer(config.swarm, config.call_timeout, deps.logger) }
+      : {}),
+    ...(deps.logger ? { logger: deps.logger } : {}),
   })
 }

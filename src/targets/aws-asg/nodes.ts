@@ -32,6 +32,12 @@ export interface NodeScaleRequest {
   setBounds?: boolean
 }
 
+/**
+ * Removes instances itself to reach `to` (Tide picks, drains and terminates them) instead of
+ * lowering the desired capacity and letting AWS pick. Used for scale-downs only.
+ */
+export type NodeScaleIn = (to: number, bounds: { min: number; max: number } | undefined) => Promise<void>
+
 export interface NodeScaleResult {
   /** The group's desired capacity before and after. */
   from: number
@@ -44,13 +50,14 @@ export interface NodeScaleResult {
 
 /**
  * Reads the group's desired capacity, applies `by` in `direction`, clamps to `[min, max]` and
- * sets the result. At a bound it changes nothing and returns Docker Scaler's bound message.
+ * sets the result (a scale-down through `scaleIn` when given: Tide picks and drains the nodes). At a bound it changes nothing and returns Docker Scaler's bound message.
  * Throws E_ASG_NOT_FOUND, E_ASG_BOUNDS, or E_TARGET for an AWS failure.
  */
 export async function scaleNodes(
   api: AsgApi,
   request: NodeScaleRequest,
   signal: AbortSignal,
+  scaleIn?: NodeScaleIn,
 ): Promise<NodeScaleResult> {
   const { asg, type, direction, by, min, max } = request
   if (!Number.isInteger(by) || by < 1) throw new RangeError(`by must be a whole number ≥ 1, not ${by}`)
@@ -72,7 +79,10 @@ export async function scaleNodes(
           : `${type} nodes are already descaled to the minimum number of ${min} nodes`,
     }
   }
-  if (request.setBounds) {
+  if (direction === 'down' && scaleIn) {
+    // Tide's own scale-in (drain first); it writes the bounds when asked and checks them otherwise.
+    await scaleIn(to, request.setBounds ? { min, max } : undefined)
+  } else if (request.setBounds) {
     await api.update(asg, { desired: to, min, max }, signal)
   } else {
     const asgMin = group.MinSize ?? 0

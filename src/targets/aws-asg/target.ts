@@ -10,6 +10,15 @@
  *                                                 ──► wait until the victims are gone
  * ```
  *
+ * With `drainer` (the instances are Docker Swarm nodes), each victim's node is found and the
+ * managers' quorum checked before anything changes; then, one victim at a time, its node is
+ * drained (and demoted), the instance terminated, and the node removed from the swarm
+ * (src/targets/docker-swarm/nodes.ts).
+ *
+ * EC2 DescribeInstances (optional: `ec2`) gives instances their address (`ip[:port]`) and launch
+ * time (newest first by launch, not by when Tide first saw them). Without EC2 permission the
+ * target keeps working without addresses, says so once in the log and in the status message.
+ *
  * Never touched unless configured: the group's MinSize/MaxSize (Docker Scaler overwrote them
  * on every call, seeds.md §3.9 item 4). A manager group (Swarm managers, Raft quorum) changes
  * one instance at a time, each step waited for.
@@ -26,8 +35,35 @@ import type {
   ScaleResult,
   Target,
 } from '../../core/types.js'
-import type { AsgApi, AutoScalingGroup } from './client.js'
-import { AsgBoundsError, AsgTimeoutError } from './errors.js'
+import type { AsgApi, AutoScalingGroup, AwsLogger } from './client.js'
+import type { Ec2Api, Ec2Instance } from './ec2.js'
+import { AsgBoundsError, AsgTimeoutError, Ec2AccessError } from './errors.js'
+
+/** An instance about to be removed, for finding its Swarm node (docker-swarm/nodes.ts). */
+export interface LeavingInstance {
+  id: string
+  privateIp?: string
+  privateDns?: string
+  publicIp?: string
+  /** InService: it must have a node; an instance still starting may have none. */
+  required: boolean
+}
+
+/** One Swarm node ready to be drained (docker-swarm/nodes.ts `DrainHandle`). */
+export interface NodeDrainHandle {
+  readonly node: string
+  drain(signal: AbortSignal, say: (message: string) => void): Promise<void>
+  restore(): Promise<void>
+  remove(signal: AbortSignal): Promise<void>
+}
+
+/** Finds and checks the Swarm nodes of instances about to leave (docker-swarm/nodes.ts `SwarmNodeDrainer`). */
+export interface NodeDrainer {
+  prepare(instances: readonly LeavingInstance[], signal: AbortSignal): Promise<Map<string, NodeDrainHandle>>
+}
+
+/** After EC2 denied access, ask again this long later (the IAM policy may have been fixed). */
+const EC2_RETRY_AFTER_DENIAL = 5 * 60_000
 
 export interface AsgTargetOptions {
   /** The Auto Scaling group's name. */
@@ -43,6 +79,18 @@ export interface AsgTargetOptions {
   readyTimeout: number
   /** Milliseconds between checks while waiting. */
   pollInterval: number
+  /**
+   * Which IPv4 is an instance's address; `none` asks EC2 nothing for addresses.
+   * @default 'none' without `ec2`
+   */
+  address?: 'private' | 'public' | 'none'
+  /** Appended to the address (`ip:port`). */
+  port?: number
+  /** EC2 DescribeInstances: addresses, DNS names (to find Swarm nodes) and launch times. */
+  ec2?: Ec2Api
+  /** The instances are Swarm nodes: drain each before its instance is terminated. */
+  drainer?: NodeDrainer
+  logger?: AwsLogger
 }
 
 /** The Tide state of an ASG instance, from its LifecycleState and HealthStatus. */
@@ -60,6 +108,10 @@ export class AsgTarget implements Target {
   readonly kind = 'aws-asg'
   /** When Tide first saw each instance (the API's Instance has no launch time without EC2). */
   private readonly firstSeen = new Map<string, number>()
+  /** What EC2 said about each instance (kept while the instance is in the group). */
+  private readonly ec2Info = new Map<string, Ec2Instance>()
+  /** The last EC2 failure, shown in the status message until a call succeeds. */
+  private ec2Problem: { message: string; at: number; denied: boolean } | undefined
 
   constructor(
     readonly group: string,
@@ -68,7 +120,69 @@ export class AsgTarget implements Target {
   ) {}
 
   async status(signal: AbortSignal): Promise<GroupStatus> {
-    return this.view(await this.api.describe(this.options.name, signal))
+    const group = await this.api.describe(this.options.name, signal)
+    await this.refreshEc2(group, signal)
+    return this.view(group)
+  }
+
+  /**
+   * Asks EC2 about the instances it has not described yet (or that had no IP yet). Never throws:
+   * a denial (E_AWS_EC2_DENIED) is logged once and asked again after 5 minutes; other failures
+   * are logged and leave the addresses known so far.
+   */
+  private async refreshEc2(group: AutoScalingGroup, signal: AbortSignal): Promise<void> {
+    const { ec2, logger } = this.options
+    if (!ec2) return
+    const ids = (group.Instances ?? []).map((i) => i.InstanceId).filter((id): id is string => Boolean(id))
+    for (const id of this.ec2Info.keys()) if (!ids.includes(id)) this.ec2Info.delete(id)
+    const wantPublic = this.options.address === 'public'
+    const missing = ids.filter((id) => {
+      const known = this.ec2Info.get(id)
+      return !known || !known.privateIp || (wantPublic && !known.publicIp)
+    })
+    if (missing.length === 0) return
+    const problem = this.ec2Problem
+    if (problem?.denied && Date.now() - problem.at < EC2_RETRY_AFTER_DENIAL) return
+    try {
+      const found = await ec2.describeInstances(missing, this.options.name, signal)
+      for (const [id, info] of found) this.ec2Info.set(id, info)
+      if (problem) logger?.warn?.({ asg: this.options.name }, `EC2 DescribeInstances works again for ${this.options.name}`)
+      this.ec2Problem = undefined
+    } catch (err) {
+      signal.throwIfAborted()
+      const denied = err instanceof Ec2AccessError
+      const message = err instanceof Error ? err.message : String(err)
+      if (!problem || problem.message !== message) {
+        logger?.warn?.({ asg: this.options.name, code: (err as { code?: string }).code }, message)
+      }
+      this.ec2Problem = { message, at: Date.now(), denied }
+    }
+  }
+
+  /** When an instance was launched (EC2), else when Tide first saw it. */
+  private createdAt(id: string): number {
+    return this.ec2Info.get(id)?.launchTime ?? this.firstSeen.get(id) ?? 0
+  }
+
+  private addressOf(id: string): string | undefined {
+    const info = this.ec2Info.get(id)
+    const mode = this.options.address ?? 'none'
+    if (!info || mode === 'none') return undefined
+    const ip = mode === 'public' ? info.publicIp : info.privateIp
+    if (!ip) return undefined
+    return this.options.port ? `${ip}:${this.options.port}` : ip
+  }
+
+  private leaving(id: string, group: AutoScalingGroup): LeavingInstance {
+    const info = this.ec2Info.get(id)
+    const asg = (group.Instances ?? []).find((i) => i.InstanceId === id)
+    return {
+      id,
+      ...(info?.privateIp ? { privateIp: info.privateIp } : {}),
+      ...(info?.privateDns ? { privateDns: info.privateDns } : {}),
+      ...(info?.publicIp ? { publicIp: info.publicIp } : {}),
+      required: asg ? instanceState(asg) === 'ready' : false,
+    }
   }
 
   async scale(to: number, plan: ScalePlan, signal: AbortSignal): Promise<ScaleResult> {
@@ -133,18 +247,49 @@ export class AsgTarget implements Target {
       await this.api.setDesired(name, desired, signal)
       say(`desired capacity ${from} → ${desired} (capacity not launched yet)`)
     }
+    const { drainer } = this.options
+    if (drainer) await this.refreshEc2(group, signal)
     const victims = this.chooseVictims(group, desired - to, plan.victims ?? [])
     const instances = this.view(group).instances
+    // Every victim's Swarm node is found, and the managers' quorum checked, before anything changes.
+    const nodes =
+      drainer && victims.length > 0
+        ? await drainer.prepare(
+            victims.map((id) => this.leaving(id, group)),
+            signal,
+          )
+        : new Map<string, NodeDrainHandle>()
     await Promise.all(
       victims.map(async (id) => {
         const instance = instances.find((i) => i.id === id)
         if (instance && plan.drain) await plan.drain(instance)
       }),
     )
-    for (const id of victims) {
-      await this.api.terminate(name, id, signal)
-      desired--
-      say(`terminating ${id} (desired capacity now ${desired})`)
+    const terminated: string[] = []
+    try {
+      // One at a time: each node's tasks move before the next node is drained.
+      for (const id of victims) {
+        const node = nodes.get(id)
+        if (node) await node.drain(signal, say) // puts the node back itself when it fails
+        try {
+          await this.api.terminate(name, id, signal)
+        } catch (err) {
+          await node?.restore()
+          throw err
+        }
+        terminated.push(id)
+        desired--
+        say(`terminating ${id} (desired capacity now ${desired})`)
+        if (node) await node.remove(signal)
+      }
+    } catch (err) {
+      if (terminated.length > 0) say(`terminated ${terminated.join(', ')} before: ${err instanceof Error ? err.message : String(err)}`)
+      // The router takes back the victims that stay.
+      for (const id of victims) {
+        const instance = instances.find((i) => i.id === id)
+        if (!terminated.includes(id) && instance) plan.undrain?.(instance)
+      }
+      throw err
     }
     await this.waitFor(to, victims, signal, say)
     return { from, to, added: [], removed: victims }
@@ -174,7 +319,7 @@ export class AsgTarget implements Target {
         (a, b) =>
           rank(a.i) - rank(b.i) ||
           // newest first: seen latest, then later in AWS's listing
-          (this.firstSeen.get(b.i.InstanceId!) ?? 0) - (this.firstSeen.get(a.i.InstanceId!) ?? 0) ||
+          this.createdAt(b.i.InstanceId!) - this.createdAt(a.i.InstanceId!) ||
           b.n - a.n,
       )
       .map(({ i }) => i.InstanceId!)
@@ -246,10 +391,12 @@ export class AsgTarget implements Target {
         present.add(id)
         if (!this.firstSeen.has(id)) this.firstSeen.set(id, now)
         const details = [i.LifecycleState, i.HealthStatus, i.AvailabilityZone, i.InstanceType].filter(Boolean)
+        const address = this.addressOf(id)
         return {
           id,
           state: instanceState(i),
-          createdAt: this.firstSeen.get(id)!,
+          createdAt: this.createdAt(id),
+          ...(address ? { address } : {}),
           detail: details.join(', '),
           ...(i.ProtectedFromScaleIn ? { protected: true } : {}),
         }
@@ -263,11 +410,13 @@ export class AsgTarget implements Target {
       `ASG ${group.AutoScalingGroupName} (min ${group.MinSize ?? 0}, max ${group.MaxSize ?? 0})`,
       ...(group.Status ? [`status ${group.Status}`] : []),
       ...(suspended.length ? [`suspended processes: ${suspended.join(', ')}`] : []),
+      ...(this.ec2Problem ? [`no addresses: ${this.ec2Problem.message}`] : []),
     ].join('; ')
     return { desired, instances, ready, message }
   }
 
   async close(): Promise<void> {
     this.api.close()
+    this.options.ec2?.close()
   }
 }

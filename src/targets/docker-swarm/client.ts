@@ -283,7 +283,8 @@ export class SwarmApi {
   /** The id of the node whose engine Tide talks to (GET /info). */
   async selfNodeId(signal: AbortSignal): Promise<string | undefined> {
     const info = (await this.call('info', 'of the engine', signal, (abortSignal) =>
-      this.docker.info({ abortSignal }),
+      // dockerode's info() takes options (abortSignal) although its types do not say so.
+      (this.docker.info as unknown as (o: object) => Promise<unknown>).call(this.docker, { abortSignal }),
     )) as { Swarm?: { NodeID?: string } }
     return info.Swarm?.NodeID || undefined
   }

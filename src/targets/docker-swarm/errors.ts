@@ -8,6 +8,12 @@
  * - E_SWARM_LABEL (422): a service label Tide reads (min, max, step) is not a whole number.
  * - E_SWARM_NOT_LABELLED (409): rescheduling a service that lacks the reschedule label.
  * - E_SWARM_TIMEOUT (504): replicas or nodes did not become ready in time.
+ * - E_SWARM_NODE_MATCH (409): no Swarm node (or more than one) matches an instance about to be
+ *   removed; nothing was drained or terminated.
+ * - E_SWARM_DRAIN_TIMEOUT (504): a drained node's tasks did not move within the drain timeout;
+ *   the node was made active again and its instance kept.
+ * - E_SWARM_QUORUM (409): removing a manager would lose the Raft quorum, or is the manager Tide
+ *   talks to; nothing was changed.
  * Any other Docker Engine failure is an E_TARGET naming the call and the engine's own message.
  */
 import { TargetError, TideError } from '../../core/errors.js'
@@ -76,6 +82,24 @@ export class NotLabelledError extends TideError {
 export class SwarmTimeoutError extends TideError {
   constructor(message: string) {
     super('E_SWARM_TIMEOUT', message, { status: 504 })
+  }
+}
+
+export class NodeMatchError extends TideError {
+  constructor(message: string) {
+    super('E_SWARM_NODE_MATCH', message, { status: 409 })
+  }
+}
+
+export class DrainTimeoutError extends TideError {
+  constructor(message: string) {
+    super('E_SWARM_DRAIN_TIMEOUT', message, { status: 504 })
+  }
+}
+
+export class QuorumError extends TideError {
+  constructor(message: string) {
+    super('E_SWARM_QUORUM', message, { status: 409 })
   }
 }
 

@@ -29,9 +29,17 @@ import { replicasOf, type SwarmLogger, SwarmApi, type SwarmTask } from './client
 import { SwarmTimeoutError } from './errors.js'
 
 export { replicasOf, SwarmApi } from './client.js'
-export type { SwarmConnection, SwarmService } from './client.js'
+export type { SwarmConnection, SwarmNode, SwarmService } from './client.js'
 export * from './errors.js'
 export { NodeWaiter, parseLabelFilter, Rescheduler } from './reschedule.js'
+export {
+  type DrainHandle,
+  findNode,
+  type LeavingInstance,
+  type NodeDrainOptions,
+  quorumAfter,
+  SwarmNodeDrainer,
+} from './nodes.js'
 
 export const dockerSwarmTargetSchema = z
   .object({
