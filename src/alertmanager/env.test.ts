@@ -194,7 +194,10 @@ describe('docker-scaler environment', () => {
       () => dockerScalerSettings({ ...aws, TIDE_NODE_DRAIN: 'maybe', TIDE_NODE_DRAIN_TIMEOUT: 'soon' }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError)
-        assert.deepEqual(err.problems.map((p) => p.path).sort(), ['TIDE_NODE_DRAIN', 'TIDE_NODE_DRAIN_TIMEOUT'])
+        assert.deepEqual(err.problems.map((p) => p.path).sort(), [
+          'TIDE_NODE_DRAIN',
+          'TIDE_NODE_DRAIN_TIMEOUT',
+        ])
         return true
       },
     )

@@ -49,16 +49,15 @@ export function createReceiver(config: ReceiverConfig, deps: CreateReceiverDeps)
       })
     : undefined
   // EC2 finds a leaving instance's Swarm node by hostname or address (nodes.drain).
-  const ec2 =
-    config.nodes?.drain.enabled
-      ? new Ec2Api({
-          region: config.nodes.region,
-          endpoint: config.nodes.endpoint,
-          envFile: config.nodes.env_file,
-          callTimeout: config.call_timeout,
-          logger,
-        })
-      : undefined
+  const ec2 = config.nodes?.drain.enabled
+    ? new Ec2Api({
+        region: config.nodes.region,
+        endpoint: config.nodes.endpoint,
+        envFile: config.nodes.env_file,
+        callTimeout: config.call_timeout,
+        logger,
+      })
+    : undefined
   // The gauge reads `receiver` at scrape time, once it exists.
   const metrics = deps.registry
     ? receiverMetrics(deps.registry, (): boolean => receiver.waiter.waiting)

@@ -18,7 +18,13 @@
 import { errorMessage, NotFoundError, TideError } from '../core/errors.js'
 import type { ScaleEvent } from '../core/types.js'
 import type { Logger } from '../engine/log.js'
-import { type AsgApi, AsgTarget, type Ec2Api, type NodeScaleIn, scaleNodes } from '../targets/aws-asg/index.js'
+import {
+  type AsgApi,
+  AsgTarget,
+  type Ec2Api,
+  type NodeScaleIn,
+  scaleNodes,
+} from '../targets/aws-asg/index.js'
 import { replicasOf, type SwarmApi } from '../targets/docker-swarm/client.js'
 import { SwarmNodeDrainer } from '../targets/docker-swarm/nodes.js'
 import { NodeWaiter, Rescheduler } from '../targets/docker-swarm/reschedule.js'

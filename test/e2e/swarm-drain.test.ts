@@ -81,7 +81,12 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
     const out = await ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }))
     return (out.Reservations ?? [])
       .flatMap((r) => r.Instances ?? [])
-      .map((i) => ({ id: i.InstanceId!, dns: i.PrivateDnsName!, ip: i.PrivateIpAddress!, launch: i.LaunchTime! }))
+      .map((i) => ({
+        id: i.InstanceId!,
+        dns: i.PrivateDnsName!,
+        ip: i.PrivateIpAddress!,
+        launch: i.LaunchTime!,
+      }))
       .sort((a, b) => a.launch.getTime() - b.launch.getTime())
   }
 
@@ -119,7 +124,11 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
     const result = await t.scale(0, { reason: 'test', progress: (m) => messages.push(m) }, signal())
     assert.deepEqual(result.removed, [x!.id])
 
-    const order = [/draining node .*found by hostname/, /drained, its tasks run elsewhere/, new RegExp(`terminating ${x!.id}`)]
+    const order = [
+      /draining node .*found by hostname/,
+      /drained, its tasks run elsewhere/,
+      new RegExp(`terminating ${x!.id}`),
+    ]
     const at = order.map((re) => messages.findIndex((m) => re.test(m)))
     assert.ok(
       at.every((i) => i >= 0) && at[0]! < at[1]! && at[1]! < at[2]!,
@@ -149,7 +158,10 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
     const messages: string[] = []
     const result = await t.scale(1, { reason: 'test', progress: (m) => messages.push(m) }, signal())
     assert.deepEqual(result.removed, [newer!.id], 'the newest instance goes first')
-    assert.ok(messages.some((m) => /node label tide\.instance-id=/.test(m)), messages.join('\n'))
+    assert.ok(
+      messages.some((m) => /node label tide\.instance-id=/.test(m)),
+      messages.join('\n'),
+    )
     assert.ok(!(await nodeIds()).has(w2.nodeId))
     const kept = await api.node(w1.nodeId, signal())
     assert.equal(kept.Spec?.Availability, 'active')
@@ -168,7 +180,11 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
     const [y] = await instances(asg)
     const w = await worker({ hostname: y!.dns })
     const pinned = await swarm.createService({ replicas: 1, constraints: [`node.id==${w.nodeId}`] })
-    await eventually('the pinned task runs on the worker', 90_000, async () => (await tasksOn(pinned, w.nodeId)) === 1)
+    await eventually(
+      'the pinned task runs on the worker',
+      90_000,
+      async () => (await tasksOn(pinned, w.nodeId)) === 1,
+    )
 
     const t = target(asg, { swarm: { host: swarm.host, drain_timeout: '3s', poll: '300ms' } })
     await assert.rejects(t.scale(0, { reason: 'test' }, signal()), (err: Error & { code?: string }) => {
@@ -185,7 +201,11 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
       group.Instances?.map((i) => [i.InstanceId, i.LifecycleState]),
       [[y!.id, 'InService']],
     )
-    await eventually('the pinned task runs again', 90_000, async () => (await tasksOn(pinned, w.nodeId)) === 1)
+    await eventually(
+      'the pinned task runs again',
+      90_000,
+      async () => (await tasksOn(pinned, w.nodeId)) === 1,
+    )
     await t.close()
   })
 
@@ -196,7 +216,10 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
     const t = target(asg)
     await assert.rejects(t.scale(0, { reason: 'test' }, signal()), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'E_SWARM_NODE_MATCH')
-      assert.match(err.message, new RegExp(`no Swarm node matches instance ${z!.id} \\(${z!.dns}, ${z!.ip.replace(/\./g, '\\.')}\\)`))
+      assert.match(
+        err.message,
+        new RegExp(`no Swarm node matches instance ${z!.id} \\(${z!.dns}, ${z!.ip.replace(/\./g, '\\.')}\\)`),
+      )
       assert.match(err.message, /nothing was drained or terminated/)
       return true
     })
@@ -300,7 +323,10 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
       assert.equal(body.message, 'Changing the number of worker nodes on aws from 1 to 0')
       const running = await swarm.runningTasks(web)
       assert.equal(running.length, 2)
-      assert.ok(running.every((task) => task.NodeID !== w.nodeId), 'the tasks moved before the answer')
+      assert.ok(
+        running.every((task) => task.NodeID !== w.nodeId),
+        'the tasks moved before the answer',
+      )
       assert.ok(!(await nodeIds()).has(w.nodeId))
       const group = await moto.describe(asg)
       assert.equal(group.DesiredCapacity, 0)

@@ -140,8 +140,10 @@ describe('node scaling and rescheduling on a real Swarm with moto', { skip }, ()
       assert.equal((await moto.describe('swarm-workers')).MinSize, 0, 'the ASG bounds are not overwritten')
       assert.equal(receiver.waiter.waiting, true)
 
-      // The "instance" boots and joins the swarm as a worker.
-      const worker = await startWorker(swarm)
+      // The "instance" boots and joins the swarm as a worker, its instance id in an engine label
+      // (as user-data would set it), so the scale-down below can find and drain its node.
+      const instance = (await moto.describe('swarm-workers')).Instances![0]!.InstanceId!
+      const worker = await startWorker(swarm, { engineLabels: { 'tide.instance-id': instance } })
       workers.push(worker)
       await receiver.idle()
 
@@ -208,13 +210,18 @@ describe('node scaling and rescheduling on a real Swarm with moto', { skip }, ()
         'the unlabelled service was not rescheduled',
       )
 
-      // Down again: no wait, no rescheduling; at the minimum, the bound message.
+      // Down again: the worker's node is drained and removed, then its instance terminated; no
+      // wait, no rescheduling; at the minimum, the bound message.
       const down = await fetch(`${base}/v1/scale-nodes?scale=down&type=worker`, { method: 'POST' })
       assert.equal(
         ((await down.json()) as { message: string }).message,
         'Changing the number of worker nodes on aws from 1 to 0',
       )
       assert.equal(receiver.waiter.waiting, false)
+      assert.ok(!(await api.nodes(AbortSignal.timeout(10_000))).some((n) => n.ID === worker.nodeId))
+      const moved = await swarm.runningTasks(labelled)
+      assert.equal(moved.length, 4, 'the drained worker’s tasks run elsewhere')
+      assert.ok(moved.every((t) => t.NodeID !== worker.nodeId))
       const count = events.length
       const atMin = await fetch(`${base}/v1/scale-nodes?scale=down&type=worker`, { method: 'POST' })
       assert.equal(

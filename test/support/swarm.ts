@@ -190,16 +190,16 @@ async function startDockerd(dir: string, options: WorkerOptions = {}): Promise<D
   const socket = join(dir, 'docker.sock')
   const log = openSync(join(dir, 'dockerd.log'), 'a')
   const args = [
-      `--data-root=${join(dir, 'data')}`,
-      `--exec-root=${join(dir, 'exec')}`,
-      `--host=unix://${socket}`,
-      `--pidfile=${join(dir, 'docker.pid')}`,
-      '--bridge=none',
-      '--iptables=false',
-      '--ip6tables=false',
-      ...Object.entries(options.engineLabels ?? {}).map(([k, v]) => `--label=${k}=${v}`),
-      ...(process.env.TIDE_TEST_DOCKERD_ARGS?.split(' ').filter(Boolean) ?? []),
-    ]
+    `--data-root=${join(dir, 'data')}`,
+    `--exec-root=${join(dir, 'exec')}`,
+    `--host=unix://${socket}`,
+    `--pidfile=${join(dir, 'docker.pid')}`,
+    '--bridge=none',
+    '--iptables=false',
+    '--ip6tables=false',
+    ...Object.entries(options.engineLabels ?? {}).map(([k, v]) => `--label=${k}=${v}`),
+    ...(process.env.TIDE_TEST_DOCKERD_ARGS?.split(' ').filter(Boolean) ?? []),
+  ]
   // unshare execs sh, which execs dockerd: the pid stays dockerd's.
   const child = options.hostname
     ? spawn(

@@ -19,7 +19,10 @@ const uniqueName = (what: string) => `tide-${what}-${process.pid}-${++counter}`
 function recordingLogger() {
   const warnings: string[] = []
   const noop = () => undefined
-  return { warnings, logger: { debug: noop, info: noop, warn: (_o: object, msg: string) => warnings.push(msg) } }
+  return {
+    warnings,
+    logger: { debug: noop, info: noop, warn: (_o: object, msg: string) => warnings.push(msg) },
+  }
 }
 
 describe('aws-asg instance addresses from EC2 on moto', { skip }, () => {
@@ -107,7 +110,9 @@ describe('aws-asg instance addresses from EC2 on moto', { skip }, () => {
     await moto.createGroup(name, { min: 0, max: 10, desired: 1 })
     // One launch per step: six reservations, and EC2 (moto too) pages by reservation.
     for (let n = 2; n <= 6; n++) {
-      await moto.client.send(new SetDesiredCapacityCommand({ AutoScalingGroupName: name, DesiredCapacity: n }))
+      await moto.client.send(
+        new SetDesiredCapacityCommand({ AutoScalingGroupName: name, DesiredCapacity: n }),
+      )
     }
     const ids = (await moto.describe(name)).Instances!.map((i) => i.InstanceId!)
     assert.equal(ids.length, 6)
@@ -136,7 +141,12 @@ describe('aws-asg instance addresses from EC2 on moto', { skip }, () => {
       { values: 3, token: false },
     ])
     calls.length = 0
-    const paged = new Ec2Api({ endpoint: moto.endpoint, region: moto.region, envFile: moto.envFile(), pageSize: 5 })
+    const paged = new Ec2Api({
+      endpoint: moto.endpoint,
+      region: moto.region,
+      envFile: moto.envFile(),
+      pageSize: 5,
+    })
     paged.client.middlewareStack.add(
       (next) => async (args) => {
         const input = args.input as { Filters?: Array<{ Values?: string[] }>; NextToken?: string }
@@ -169,7 +179,9 @@ describe('aws-asg without EC2 permission (moto IAM enforcement)', { skip }, () =
   })
   after(async () => {
     // Auth off again before close, in case the process is reused.
-    await fetch(`${moto?.endpoint}/moto-api/reset-auth`, { method: 'POST', body: 'inf' }).catch(() => undefined)
+    await fetch(`${moto?.endpoint}/moto-api/reset-auth`, { method: 'POST', body: 'inf' }).catch(
+      () => undefined,
+    )
     await moto?.close()
   })
 

@@ -109,7 +109,11 @@ export class Ec2Api {
     this.client.destroy()
   }
 
-  private async call<T>(group: string, signal: AbortSignal, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async call<T>(
+    group: string,
+    signal: AbortSignal,
+    run: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const started = Date.now()
     const timeout = AbortSignal.timeout(this.callTimeout)
     try {

@@ -31,7 +31,13 @@ import { AsgTarget } from './target.js'
 
 export { AsgApi, type AwsConnection, type AwsLogger } from './client.js'
 export { type Ec2Instance, Ec2Api, type Ec2Options } from './ec2.js'
-export { AsgBoundsError, AsgNotFoundError, AsgTimeoutError, AwsEnvFileError, Ec2AccessError } from './errors.js'
+export {
+  AsgBoundsError,
+  AsgNotFoundError,
+  AsgTimeoutError,
+  AwsEnvFileError,
+  Ec2AccessError,
+} from './errors.js'
 export { type NodeScaleIn, type NodeScaleRequest, type NodeScaleResult, scaleNodes } from './nodes.js'
 export {
   AsgTarget,
@@ -55,12 +61,12 @@ export const swarmDrainSchema = z
       .min(1, 'must not be empty')
       .default('tide.instance-id')
       .describe(
-        "A node label (`docker node update --label-add`) or engine label (dockerd `--label`) holding the instance id. Nodes without it are matched by hostname (the private DNS name, its first part, the instance id or the private IP) and then by address (the private IP).",
+        'A node label (`docker node update --label-add`) or engine label (dockerd `--label`) holding the instance id. Nodes without it are matched by hostname (the private DNS name, its first part, the instance id or the private IP) and then by address (the private IP).',
       ),
     drain_timeout: duration('5m')
       .refine((ms) => ms > 0, { message: 'must be longer than 0' })
       .describe(
-        'How long to wait for a drained node\'s tasks to run elsewhere (and a manager to be demoted). Past it the node is made active again, the instance kept, and the operation fails with E_SWARM_DRAIN_TIMEOUT.',
+        "How long to wait for a drained node's tasks to run elsewhere (and a manager to be demoted). Past it the node is made active again, the instance kept, and the operation fails with E_SWARM_DRAIN_TIMEOUT.",
       ),
     poll: duration('2s')
       .refine((ms) => ms > 0, { message: 'must be longer than 0' })
@@ -152,7 +158,8 @@ export const awsAsgTargetSchema = z
   })
   .strict()
   .refine((c) => !c.swarm || c.scale_in === 'terminate', {
-    message: 'needs `scale_in: terminate` (with `aws`, AWS picks the instance and nothing can be drained first)',
+    message:
+      'needs `scale_in: terminate` (with `aws`, AWS picks the instance and nothing can be drained first)',
     path: ['swarm'],
   })
   .refine((c) => c.min_size === undefined || c.max_size === undefined || c.min_size <= c.max_size, {
@@ -212,9 +219,7 @@ export function createAwsAsgTarget(
     address: config.address,
     ...(config.port === undefined ? {} : { port: config.port }),
     ...(ec2 ? { ec2 } : {}),
-    ...(config.swarm
-      ? { drainer: createSwarmDrainer(config.swarm, config.call_timeout, deps.logger) }
-      : {}),
+    ...(config.swarm ? { drainer: createSwarmDrainer(config.swarm, config.call_timeout, deps.logger) } : {}),
     ...(deps.logger ? { logger: deps.logger } : {}),
   })
 }

@@ -146,7 +146,11 @@ export class AsgTarget implements Target {
     try {
       const found = await ec2.describeInstances(missing, this.options.name, signal)
       for (const [id, info] of found) this.ec2Info.set(id, info)
-      if (problem) logger?.warn?.({ asg: this.options.name }, `EC2 DescribeInstances works again for ${this.options.name}`)
+      if (problem)
+        logger?.warn?.(
+          { asg: this.options.name },
+          `EC2 DescribeInstances works again for ${this.options.name}`,
+        )
       this.ec2Problem = undefined
     } catch (err) {
       signal.throwIfAborted()
@@ -283,7 +287,8 @@ export class AsgTarget implements Target {
         if (node) await node.remove(signal)
       }
     } catch (err) {
-      if (terminated.length > 0) say(`terminated ${terminated.join(', ')} before: ${err instanceof Error ? err.message : String(err)}`)
+      if (terminated.length > 0)
+        say(`terminated ${terminated.join(', ')} before: ${err instanceof Error ? err.message : String(err)}`)
       // The router takes back the victims that stay.
       for (const id of victims) {
         const instance = instances.find((i) => i.id === id)

@@ -11,7 +11,10 @@ import { findNode, type LeavingInstance, quorumAfter } from './nodes.js'
 
 const LABEL = 'tide.instance-id'
 
-function node(id: string, extra: Partial<SwarmNode> & { host?: string; addr?: string; state?: string } = {}): SwarmNode {
+function node(
+  id: string,
+  extra: Partial<SwarmNode> & { host?: string; addr?: string; state?: string } = {},
+): SwarmNode {
   return {
     ID: id,
     Spec: { Role: 'worker', Availability: 'active', ...extra.Spec },
@@ -29,23 +32,54 @@ const instance: LeavingInstance = {
 
 describe('findNode: which node is an instance’s', () => {
   const cases: Array<[string, SwarmNode[], string | undefined, RegExp?]> = [
-    ['a node label with the instance id', [node('a'), node('b', { Spec: { Labels: { [LABEL]: 'i-0abc' } } })], 'b', /node label/],
+    [
+      'a node label with the instance id',
+      [node('a'), node('b', { Spec: { Labels: { [LABEL]: 'i-0abc' } } })],
+      'b',
+      /node label/,
+    ],
     [
       'an engine label with the instance id',
       [node('a', { Description: { Engine: { Labels: { [LABEL]: 'i-0abc' } } } })],
       'a',
       /engine label/,
     ],
-    ['the full private DNS name as hostname', [node('a'), node('b', { host: 'ip-10-0-1-17.ec2.internal' })], 'b', /hostname/],
+    [
+      'the full private DNS name as hostname',
+      [node('a'), node('b', { host: 'ip-10-0-1-17.ec2.internal' })],
+      'b',
+      /hostname/,
+    ],
     ['its first part as hostname (Ubuntu’s default)', [node('a', { host: 'ip-10-0-1-17' })], 'a', /hostname/],
     ['the hostname in another case', [node('a', { host: 'IP-10-0-1-17' })], 'a', /hostname/],
-    ['the instance id as hostname (resource-based names)', [node('a', { host: 'i-0abc.us-east-1.compute.internal' })], 'a', /hostname/],
+    [
+      'the instance id as hostname (resource-based names)',
+      [node('a', { host: 'i-0abc.us-east-1.compute.internal' })],
+      'a',
+      /hostname/,
+    ],
     ['the private IP as hostname', [node('a', { host: '10.0.1.17' })], 'a', /hostname/],
     ['the address the node joined from', [node('a', { addr: '10.0.1.17' })], 'a', /address 10\.0\.1\.17/],
-    ['a label beats a hostname', [node('a', { host: 'ip-10-0-1-17' }), node('b', { Spec: { Labels: { [LABEL]: 'i-0abc' } } })], 'b'],
-    ['a ready node beats a down one with the same name (a reused IP)', [node('old', { host: 'ip-10-0-1-17', state: 'down' }), node('new', { host: 'ip-10-0-1-17' })], 'new'],
-    ['a label for another instance does not match', [node('a', { Spec: { Labels: { [LABEL]: 'i-0def' } } })], undefined],
-    ['a similar hostname does not match', [node('a', { host: 'ip-10-0-1-170' }), node('b', { host: 'ip-10-0-1-1' })], undefined],
+    [
+      'a label beats a hostname',
+      [node('a', { host: 'ip-10-0-1-17' }), node('b', { Spec: { Labels: { [LABEL]: 'i-0abc' } } })],
+      'b',
+    ],
+    [
+      'a ready node beats a down one with the same name (a reused IP)',
+      [node('old', { host: 'ip-10-0-1-17', state: 'down' }), node('new', { host: 'ip-10-0-1-17' })],
+      'new',
+    ],
+    [
+      'a label for another instance does not match',
+      [node('a', { Spec: { Labels: { [LABEL]: 'i-0def' } } })],
+      undefined,
+    ],
+    [
+      'a similar hostname does not match',
+      [node('a', { host: 'ip-10-0-1-170' }), node('b', { host: 'ip-10-0-1-1' })],
+      undefined,
+    ],
   ]
   for (const [name, nodes, want, how] of cases) {
     test(name, () => {
@@ -57,7 +91,8 @@ describe('findNode: which node is an instance’s', () => {
 
   test('two ready nodes with the same hostname: E_SWARM_NODE_MATCH naming both and the fix', () => {
     assert.throws(
-      () => findNode([node('a', { host: 'ip-10-0-1-17' }), node('b', { host: 'ip-10-0-1-17' })], instance, LABEL),
+      () =>
+        findNode([node('a', { host: 'ip-10-0-1-17' }), node('b', { host: 'ip-10-0-1-17' })], instance, LABEL),
       (err: Error & { code?: string }) => {
         assert.equal(err.code, 'E_SWARM_NODE_MATCH')
         assert.match(err.message, /i-0abc matches 2 Swarm nodes by hostname ip-10-0-1-17 \(a, b\)/)
@@ -70,7 +105,10 @@ describe('findNode: which node is an instance’s', () => {
   test('without EC2 details only a label can match', () => {
     const bare: LeavingInstance = { id: 'i-0abc', required: true }
     assert.equal(findNode([node('a', { host: 'ip-10-0-1-17', addr: '10.0.1.17' })], bare, LABEL), undefined)
-    assert.equal(findNode([node('a', { Spec: { Labels: { [LABEL]: 'i-0abc' } } })], bare, LABEL)?.node.ID, 'a')
+    assert.equal(
+      findNode([node('a', { Spec: { Labels: { [LABEL]: 'i-0abc' } } })], bare, LABEL)?.node.ID,
+      'a',
+    )
   })
 })
 
@@ -89,7 +127,10 @@ describe('quorumAfter: Raft’s rule for demoting managers', () => {
   test('an unreachable manager counts against the quorum', () => {
     const r = quorumAfter([m('a'), m('b'), m('c', 'unreachable')], ['a'])
     assert.equal(r.ok, false)
-    assert.match((r as { reason: string }).reason, /without a, 1 of 2 managers would be reachable and Raft needs 2/)
+    assert.match(
+      (r as { reason: string }).reason,
+      /without a, 1 of 2 managers would be reachable and Raft needs 2/,
+    )
     assert.deepEqual(quorumAfter([m('a'), m('b'), m('c', 'unreachable')], ['c']), { ok: true })
   })
 

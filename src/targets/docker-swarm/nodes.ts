@@ -63,9 +63,14 @@ const lower = (s: string | undefined) => s?.toLowerCase()
 const firstLabel = (s: string | undefined) => lower(s)?.split('.')[0]
 
 /** How a node matches an instance (rule number and words), or undefined. */
-function matchRule(node: SwarmNode, i: LeavingInstance, label: string): { rank: number; how: string } | undefined {
+function matchRule(
+  node: SwarmNode,
+  i: LeavingInstance,
+  label: string,
+): { rank: number; how: string } | undefined {
   if (node.Spec?.Labels?.[label] === i.id) return { rank: 1, how: `node label ${label}=${i.id}` }
-  if (node.Description?.Engine?.Labels?.[label] === i.id) return { rank: 1, how: `engine label ${label}=${i.id}` }
+  if (node.Description?.Engine?.Labels?.[label] === i.id)
+    return { rank: 1, how: `engine label ${label}=${i.id}` }
   const host = lower(node.Description?.Hostname)
   if (host) {
     const names = [lower(i.privateDns), lower(i.privateIp), lower(i.id)].filter(Boolean)
@@ -140,7 +145,10 @@ export class SwarmNodeDrainer {
    * exactly one node, no manager is the one Tide talks to, and the managers keep their quorum.
    * Instances not serving yet (and without a node) get no handle.
    */
-  async prepare(instances: readonly LeavingInstance[], signal: AbortSignal): Promise<Map<string, DrainHandle>> {
+  async prepare(
+    instances: readonly LeavingInstance[],
+    signal: AbortSignal,
+  ): Promise<Map<string, DrainHandle>> {
     const { label } = this.options
     const nodes = await this.api.nodes(signal)
     const found = new Map<string, { node: SwarmNode; how: string }>()
@@ -163,7 +171,9 @@ export class SwarmNodeDrainer {
         )
       }
     }
-    const leavingManagers = [...found.values()].filter((f) => f.node.Spec?.Role === 'manager').map((f) => f.node)
+    const leavingManagers = [...found.values()]
+      .filter((f) => f.node.Spec?.Role === 'manager')
+      .map((f) => f.node)
     if (leavingManagers.length > 0) {
       const self = await this.api.selfNodeId(signal)
       for (const m of leavingManagers) {
@@ -180,7 +190,10 @@ export class SwarmNodeDrainer {
         managers,
         leavingManagers.map((m) => m.ID),
       )
-      if (!q.ok) throw new QuorumError(`removing manager nodes would lose the Raft quorum: ${q.reason}; nothing was changed`)
+      if (!q.ok)
+        throw new QuorumError(
+          `removing manager nodes would lose the Raft quorum: ${q.reason}; nothing was changed`,
+        )
     }
     const handles = new Map<string, DrainHandle>()
     for (const [id, f] of found) handles.set(id, this.handle(id, f.node, f.how))
@@ -205,7 +218,10 @@ export class SwarmNodeDrainer {
               : { ...n.Spec, Availability: was, ...(demoted ? { Role: 'manager' as const } : {}) },
           signal,
         )
-        logger?.info({ node: node.ID, instance }, `${name}: made ${was} again${demoted ? ' and promoted' : ''}`)
+        logger?.info(
+          { node: node.ID, instance },
+          `${name}: made ${was} again${demoted ? ' and promoted' : ''}`,
+        )
       } catch (err) {
         logger?.warn(
           { node: node.ID, instance, err: errorMessage(err) },
