@@ -132,7 +132,9 @@ const VARIANTS: Array<[string, TideKnobs]> = [
   ['target 0.7, stabilization 300s', { kind: 'target', utilization: 0.7, stabilization: 300_000 }],
 ]
 
-console.log('\n### Sensitivity of the `tide` default (each row changes one thing, interval 10 s unless said)\n')
+console.log(
+  '\n### Sensitivity of the `tide` default (each row changes one thing, interval 10 s unless said)\n',
+)
 console.log(
   '| variant | NASA instance-hours | NASA under-capacity min | Alibaba instance-hours | Alibaba under-capacity min | meets all on both |',
 )

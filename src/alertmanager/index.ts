@@ -39,25 +39,16 @@ export interface CreateReceiverDeps {
 export function createReceiver(config: ReceiverConfig, deps: CreateReceiverDeps): ReceiverHandle {
   const logger = deps.logger.child({ component: 'receiver' })
   const swarm = new SwarmApi({ host: config.host, callTimeout: config.call_timeout, logger })
-  const asg = config.nodes
-    ? new AsgApi({
-        region: config.nodes.region,
-        endpoint: config.nodes.endpoint,
-        envFile: config.nodes.env_file,
-        callTimeout: config.call_timeout,
-        logger,
-      })
-    : undefined
+  const aws = config.nodes && {
+    region: config.nodes.region,
+    endpoint: config.nodes.endpoint,
+    envFile: config.nodes.env_file,
+    callTimeout: config.call_timeout,
+    logger,
+  }
+  const asg = aws ? new AsgApi(aws) : undefined
   // EC2 finds a leaving instance's Swarm node by hostname or address (nodes.drain).
-  const ec2 = config.nodes?.drain.enabled
-    ? new Ec2Api({
-        region: config.nodes.region,
-        endpoint: config.nodes.endpoint,
-        envFile: config.nodes.env_file,
-        callTimeout: config.call_timeout,
-        logger,
-      })
-    : undefined
+  const ec2 = aws && config.nodes?.drain.enabled ? new Ec2Api(aws) : undefined
   // The gauge reads `receiver` at scrape time, once it exists.
   const metrics = deps.registry
     ? receiverMetrics(deps.registry, (): boolean => receiver.waiter.waiting)

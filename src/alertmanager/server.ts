@@ -9,10 +9,17 @@
  * which is why `tide docker-scaler` insists on credentials or an explicit opt-out beyond loopback.
  */
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
 import { ForbiddenError } from '../api/auth.js'
-import { asTideError, errorHeaders, MethodNotAllowedError, send } from '../api/http.js'
+import {
+  asTideError,
+  closeServer,
+  errorHeaders,
+  listen,
+  MethodNotAllowedError,
+  send,
+  sendError,
+} from '../api/http.js'
 import { TideError } from '../core/errors.js'
 import { splitHostPort } from '../core/schema.js'
 import type { Logger } from '../engine/log.js'
@@ -99,39 +106,16 @@ export function createReceiverServer(
       } catch (thrown) {
         const err = asTideError(thrown)
         if (err.status >= 500) log.error({ err: thrown, path: url.pathname }, 'receiver call failed')
-        if (res.headersSent) {
-          res.destroy()
-          return
-        }
         const headers = errorHeaders(err)
         if (err.status === 401)
           headers['www-authenticate'] = 'token' in (receiver.config.auth ?? {}) ? 'Bearer' : 'Basic'
-        if (err.status === 413) headers.connection = 'close'
-        send(res, { status: err.status, json: nokBody(err), headers })
+        sendError(res, err, nokBody(err), headers)
       }
     })()
   })
 
   return {
-    start: () =>
-      new Promise((resolve, reject) => {
-        const onError = (err: NodeJS.ErrnoException) => {
-          const why = err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message
-          reject(new TideError('E_API_LISTEN', `cannot listen on ${options.listen}: ${why}`, { cause: err }))
-        }
-        server.once('error', onError)
-        server.listen(port, host, () => {
-          server.off('error', onError)
-          const address = server.address() as AddressInfo
-          const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address
-          resolve(`http://${shown}:${address.port}`)
-        })
-      }),
-    close: () =>
-      new Promise((resolve) => {
-        if (!server.listening) return resolve()
-        server.close(() => resolve())
-        server.closeAllConnections()
-      }),
+    start: () => listen(server, options.listen, host, port),
+    close: () => closeServer(server),
   }
 }

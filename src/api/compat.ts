@@ -47,18 +47,21 @@ export interface AutoResponse {
   scaleDown: ScaleResponse
 }
 
+/** Seed 000's `ClusterConfig` (§1.2), `LoadBalancerName` with its capital L. */
+export interface ClusterConfig {
+  tag: string
+  baseDropletName: string
+  snapshotName: string
+  cloneNamePrefix: string
+  LoadBalancerName: string
+  maxDropletsInCluster: number
+  scalingInterval: number
+  scaleUpWhen: SeedMetrics
+  scaleDownWhen: SeedMetrics
+}
+
 export interface InfoResponse {
-  config: {
-    tag: string
-    baseDropletName: string
-    snapshotName: string
-    cloneNamePrefix: string
-    LoadBalancerName: string
-    maxDropletsInCluster: number
-    scalingInterval: number
-    scaleUpWhen: SeedMetrics
-    scaleDownWhen: SeedMetrics
-  }
+  config: ClusterConfig
   info: {
     dropletCount: number
     /** A droplet cluster's droplets as the DigitalOcean API returned them; other targets' instances. */

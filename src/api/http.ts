@@ -1,8 +1,10 @@
 /**
  * The small pieces of HTTP the API needs on top of node:http: reading a bounded JSON body,
- * writing JSON, and turning anything thrown into a status code and a `{code, message}` body.
+ * writing JSON, turning anything thrown into a status code and a `{code, message}` body, and
+ * starting and stopping a server (the API's and `tide docker-scaler`'s receiver server).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { BadRequestError, TideError } from '../core/errors.js'
 
 /** Request bodies larger than this are refused with 413 (nothing the API takes comes close). */
@@ -136,4 +138,59 @@ export function errorHeaders(err: TideError): Record<string, string> {
 
 export function errorReply(err: TideError): Reply {
   return { status: err.status, json: err, headers: errorHeaders(err) }
+}
+
+/**
+ * Writes an error reply: status, the headers it needs, `json` as the body. A reply already under
+ * way cannot change its status, so the connection is cut instead. An oversized body is not read
+ * to its end: the connection is closed rather than reused.
+ */
+export function sendError(
+  res: ServerResponse,
+  err: TideError,
+  json: unknown,
+  headers: Record<string, string> = errorHeaders(err),
+): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  if (err.status === 413) headers.connection = 'close'
+  send(res, { status: err.status, json, headers })
+}
+
+/**
+ * Starts `server` on `host:port` and resolves to its base URL with the real port, e.g.
+ * `http://127.0.0.1:40123` (`[::1]` for IPv6). A port in use or any other listen failure rejects
+ * with `E_API_LISTEN` naming `listen`, the address as the user wrote it.
+ */
+export function listen(server: Server, listen: string, host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message
+      reject(new TideError('E_API_LISTEN', `cannot listen on ${listen}: ${why}`, { cause: err }))
+    }
+    server.once('error', onError)
+    server.listen(port, host, () => {
+      server.off('error', onError)
+      const address = server.address() as AddressInfo
+      const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address
+      resolve(`http://${shown}:${address.port}`)
+    })
+  })
+}
+
+/**
+ * Stops accepting connections and closes idle and open ones; in-flight requests are cut (the
+ * server is stopping anyway). Resolves at once for a server that is not listening.
+ */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve()
+      return
+    }
+    server.close(() => resolve())
+    server.closeAllConnections()
+  })
 }

@@ -8,14 +8,13 @@
  * (a scale with `wait`) is the engine's work.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import { BadRequestError, TideError } from '../core/errors.js'
 import { isLoopback, splitHostPort } from '../core/schema.js'
 import type { Controller } from '../engine/controller.js'
 import { createAccessCheck } from './auth.js'
 import { compatRoutes } from './compat.js'
-import { asTideError, errorHeaders, MethodNotAllowedError, readJson, send } from './http.js'
+import { asTideError, closeServer, listen, MethodNotAllowedError, readJson, send, sendError } from './http.js'
 import { type RequestContext, type Route, v1Routes } from './routes.js'
 
 export type { RequestContext, Route } from './routes.js'
@@ -180,14 +179,7 @@ export function createApiServer(controller: Controller, options: ApiOptions): Ap
       const err = asTideError(thrown)
       if (err.status >= 500) log?.error({ err: thrown, method: req.method, path: where }, 'api call failed')
       else log?.debug({ method: req.method, path: where, code: err.code, status: err.status }, err.message)
-      if (res.headersSent) {
-        res.destroy()
-        return
-      }
-      const headers = errorHeaders(err)
-      // An oversized body is not read to its end: close the connection rather than reuse it.
-      if (err.status === 413) headers.connection = 'close'
-      send(res, { status: err.status, json: route?.errorBody ? route.errorBody(err) : err, headers })
+      sendError(res, err, route?.errorBody ? route.errorBody(err) : err)
     }
   }
 
@@ -196,32 +188,11 @@ export function createApiServer(controller: Controller, options: ApiOptions): Ap
   })
 
   return {
-    start: () =>
-      new Promise((resolve, reject) => {
-        const onError = (err: NodeJS.ErrnoException) => {
-          const why = err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message
-          reject(new TideError('E_API_LISTEN', `cannot listen on ${options.listen}: ${why}`, { cause: err }))
-        }
-        server.once('error', onError)
-        server.listen(port, host, () => {
-          server.off('error', onError)
-          const address = server.address() as AddressInfo
-          const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address
-          const url = `http://${shown}:${address.port}`
-          log?.info({ url }, 'API listening')
-          resolve(url)
-        })
-      }),
-    close: () =>
-      new Promise((resolve) => {
-        if (!server.listening) {
-          resolve()
-          return
-        }
-        server.close(() => resolve())
-        server.closeIdleConnections()
-        // In-flight requests (a scale with `wait`) are cut: the daemon is stopping anyway.
-        server.closeAllConnections()
-      }),
+    start: async () => {
+      const url = await listen(server, options.listen, host, port)
+      log?.info({ url }, 'API listening')
+      return url
+    },
+    close: () => closeServer(server),
   }
 }

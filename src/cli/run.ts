@@ -5,16 +5,12 @@
 import type { Context } from './context.js'
 import { EXIT } from './io.js'
 
-export interface RunFlags {
-  config: string
-  listen?: string
-  logLevel?: string
-  json?: boolean
-}
-
-export async function runCommand(ctx: Context, flags: RunFlags): Promise<number> {
-  const { io, c } = ctx
-  // Listen before starting, so a signal during a slow start still stops what was started.
+/**
+ * Waits for Ctrl-C or SIGTERM: `stop` resolves on the first; a second one while stopping leaves
+ * at once (exit code 130). `off` stops listening. Shared by `tide run` and `tide docker-scaler`.
+ */
+export function untilSignalled(ctx: Context): { stop: Promise<void>; off: () => void } {
+  const { io } = ctx
   let signalled: (() => void) | undefined
   let stopping = false
   const stop = new Promise<void>((resolve) => {
@@ -29,6 +25,20 @@ export async function runCommand(ctx: Context, flags: RunFlags): Promise<number>
     stopping = true
     signalled?.()
   })
+  return { stop, off }
+}
+
+export interface RunFlags {
+  config: string
+  listen?: string
+  logLevel?: string
+  json?: boolean
+}
+
+export async function runCommand(ctx: Context, flags: RunFlags): Promise<number> {
+  const { io, c } = ctx
+  // Listen before starting, so a signal during a slow start still stops what was started.
+  const { stop, off } = untilSignalled(ctx)
   try {
     const daemon = await io.startDaemon({
       configPath: flags.config,

@@ -56,6 +56,11 @@ export function listenAddress() {
     .meta({ description: 'host:port to listen on, e.g. "127.0.0.1:8080".' })
 }
 
+/** A TCP port, 1–65535 (port 0 is only for listening: see `listenAddress`). */
+export function portNumber() {
+  return z.number().int('must be a whole number').min(1, 'must be 1–65535').max(65535, 'must be 1–65535')
+}
+
 /** Splits a checked `host:port` (IPv6 brackets removed). */
 export function splitHostPort(address: string): { host: string; port: number } {
   const m = HOST_PORT.exec(address)

@@ -66,7 +66,7 @@ describe('predictive', () => {
     assert.match(r.reason, /expected in 1m30s .* seasonal growth .*scaling ahead of the load/)
   })
 
-  test('with less than a day of history it is exactly target', () => {
+  test('with less than a day of history there is no forecast: on a steady load it is exactly target', () => {
     const decide = policy()
     const short = now - 3 * DAY + 6 * 3_600_000 // 6 h of history
     const i = input(now, 6, 50, historyOf(noonStep, now - short, now))

@@ -340,10 +340,13 @@ export function forecast(
   if (!history) return { none: 'no history is kept for this group' }
   // One read for the trend window; the level is its last RECENT.
   const trend = recent ?? history(metric, now - TREND, now)
+  // The level: the samples of the last RECENT, at the end (oldest first).
   let level = 0
   let n = 0
-  for (const s of trend) {
-    if (s.at >= now - RECENT && s.at <= now) {
+  for (let i = trend.length - 1; i >= 0; i--) {
+    const s = trend[i]!
+    if (s.at < now - RECENT) break
+    if (s.at <= now) {
       level += s.value
       n++
     }
@@ -457,7 +460,11 @@ function decidePredictive(
     }
     if (to < current && config.hold.window > 0 && recent !== undefined) {
       let highest = 0
-      for (const s of recent) if (s.at >= now - config.hold.window && s.value > highest) highest = s.value
+      for (let i = recent.length - 1; i >= 0; i--) {
+        const s = recent[i]!
+        if (s.at < now - config.hold.window) break
+        if (s.value > highest) highest = s.value
+      }
       const peak = ceil(highest / perInstance)
       const needNow = Math.max(to, ceil(value / perInstance))
       const limit = needNow + Math.max(1, ceil(config.hold.above * needNow))

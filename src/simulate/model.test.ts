@@ -21,7 +21,8 @@ function oracle(capacity: number): Controller {
   return {
     name: 'oracle',
     interval: 60_000,
-    evaluate: (o) => Math.max(1, Math.ceil(o.rate(0) / capacity - 1e-9)),
+    // No float-noise allowance: 199.99999999999955 rps at 49.9999999875 each needs 5, not 4.
+    evaluate: (o) => Math.max(1, Math.ceil(o.rate(0) / capacity)),
   }
 }
 

@@ -14,6 +14,7 @@ import { createLogger } from '../../engine/log.js'
 import { Store } from '../../engine/store.js'
 import type { Context } from '../context.js'
 import { EXIT } from '../io.js'
+import { untilSignalled } from '../run.js'
 import type { RegisterCommand } from './index.js'
 
 export interface DockerScalerFlags {
@@ -31,18 +32,7 @@ export async function dockerScalerCommand(ctx: Context, flags: DockerScalerFlags
     format: flags.json ? 'json' : 'auto',
   })
   for (const note of settings.notes) logger.warn(note)
-  let signalled: (() => void) | undefined
-  let stopping = false
-  const stop = new Promise<void>((resolve) => (signalled = resolve))
-  const off = io.onSignal((signal) => {
-    if (stopping) {
-      ctx.err(`${signal} again: leaving without waiting`)
-      io.exit(EXIT.interrupted)
-      return
-    }
-    stopping = true
-    signalled?.()
-  })
+  const { stop, off } = untilSignalled(ctx)
   // Its own /metrics (Docker Scaler had none), and the cooldowns in TIDE_STORE when given.
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'tide_' })

@@ -22,9 +22,12 @@ import { ConfigError, errorMessage, NoChangeError, TideError } from '../../core/
 import type { Decision, Instance, Metrics } from '../../core/types.js'
 import {
   AtBoundsError,
+  type AutoResponse,
+  type ClusterConfig,
   RECOMMENDATION,
   type ScaleResponse,
   type SeedMetrics,
+  type StatusResponse,
   UNKNOWN_OP,
 } from '../../api/compat.js'
 import { createDigitalOceanTarget, digitaloceanTargetSchema } from '../../targets/digitalocean/index.js'
@@ -63,34 +66,11 @@ export interface DropinDeps {
   targetOverrides?: { poll?: string }
 }
 
-/** Seed 000's `ClusterConfig` (§1.2), `LoadBalancerName` with its capital L. */
-export interface ClusterConfig {
-  tag: string
-  baseDropletName: string
-  snapshotName: string
-  cloneNamePrefix: string
-  LoadBalancerName: string
-  maxDropletsInCluster: number
-  scalingInterval: number
-  scaleUpWhen: SeedMetrics
-  scaleDownWhen: SeedMetrics
-}
+export type { ClusterConfig } from '../../api/compat.js'
 
-export interface DropinStatus {
-  dropletMetrics: SeedMetrics[]
-  clusterMetrics: SeedMetrics
-  scaleUp: boolean
-  scaleDown: boolean
-  recommendation: string
-  /** Tide's sentence behind the recommendation (an addition to the seed's shape). */
-  reason: string
-}
-
-export interface DropinAuto {
-  status: DropinStatus
-  scaleUp: ScaleResponse
-  scaleDown: ScaleResponse
-}
+/** The same bodies as the daemon's `/scale` compatibility route (api/compat.ts). */
+export type DropinStatus = StatusResponse
+export type DropinAuto = AutoResponse
 
 const NONE: ScaleResponse = { success: false, msg: '' }
 

@@ -36,6 +36,7 @@ import { z } from 'zod'
 import { errorMessage } from '../../core/errors.js'
 import { duration } from '../../core/schema.js'
 import type { CollectContext, Instance, MetricReading, Metrics, Source } from '../../core/types.js'
+import { emptyReading, FailureMemory, forgetGone, miss, settleAll } from '../reading.js'
 import {
   type ClientLogger,
   createDigitalOceanClient,
@@ -121,7 +122,7 @@ export function createDigitalOceanSource(
       logger: deps.logger,
     }))
   const cache = new Map<string, Cached>()
-  const lastFailure = new Map<string, string>()
+  const failures = new FailureMemory()
 
   /** Every configured metric of one droplet, now. */
   async function readDroplet(id: number, now: number, signal?: AbortSignal): Promise<Cached['values']> {
@@ -149,8 +150,7 @@ export function createDigitalOceanSource(
     async collect(ctx: CollectContext): Promise<Metrics> {
       const ready = ctx.instances.filter((i) => i.state === 'ready')
       const readings = new Map<DigitalOceanMetric, MetricReading>()
-      for (const m of config.metrics)
-        readings.set(m, { at: ctx.now, perInstance: {}, missing: [], errors: [] })
+      for (const m of config.metrics) readings.set(m, emptyReading(ctx.now))
       const results = await Promise.all(
         ready.map(async (instance): Promise<[Instance, Cached['values']]> => {
           const id = Number(instance.id)
@@ -175,31 +175,21 @@ export function createDigitalOceanSource(
           const v = values[metric]
           if (typeof v === 'number') reading.perInstance[instance.id] = v
           else {
-            reading.missing.push(instance.id)
-            const line = `${instance.id}: ${metric}: ${v?.error ?? 'not read'}`
-            reading.errors!.push(line)
-            errors.push(line)
+            const cause = `${metric}: ${v?.error ?? 'not read'}`
+            miss(reading, instance, cause)
+            errors.push(`${instance.id}: ${cause}`)
           }
         }
         const summary = errors.join('; ')
-        if (summary && lastFailure.get(instance.id) !== summary) {
+        if (failures.changed(instance.id, summary || undefined)) {
           deps.logger?.warn(
             { group: ctx.group, instance: instance.id, cause: summary },
             'droplet metrics missing',
           )
         }
-        if (summary) lastFailure.set(instance.id, summary)
-        else lastFailure.delete(instance.id)
       }
-      const present = new Set(ctx.instances.map((i) => i.id))
-      for (const id of cache.keys()) if (!present.has(id)) cache.delete(id)
-      for (const id of lastFailure.keys()) if (!present.has(id)) lastFailure.delete(id)
-      const metrics: Metrics = {}
-      for (const [name, reading] of readings) {
-        if (reading.errors!.length === 0) delete reading.errors
-        metrics[name] = reading
-      }
-      return metrics
+      forgetGone(ctx.instances, cache, failures.last)
+      return settleAll(readings)
     },
   }
 }

@@ -18,7 +18,8 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { errorMessage } from '../../core/errors.js'
-import type { CollectContext, Instance, MetricReading, Metrics, Source } from '../../core/types.js'
+import type { CollectContext, MetricReading, Metrics, Source } from '../../core/types.js'
+import { emptyReading, miss, settle } from '../reading.js'
 
 export const processSourceSchema = z
   .object({
@@ -135,12 +136,8 @@ export function createProcessSource(config: ProcessSourceConfig, deps: ProcessSo
   return {
     kind: 'process',
     async collect(ctx: CollectContext): Promise<Metrics> {
-      const cpu: MetricReading = { at: ctx.now, perInstance: {}, missing: [], errors: [] }
-      const memory: MetricReading = { at: ctx.now, perInstance: {}, missing: [], errors: [] }
-      const miss = (reading: MetricReading, instance: Instance, cause: string) => {
-        reading.missing.push(instance.id)
-        reading.errors!.push(`${instance.id}: ${cause}`)
-      }
+      const cpu = emptyReading(ctx.now)
+      const memory = emptyReading(ctx.now)
       // Instances still starting are neither measured nor missing (their start-up CPU is not load).
       const instances = ctx.instances.filter((i) => i.state === 'ready')
       const ticksPerSecond = deps.clockTicks ?? (await clockTicksPerSecond())
@@ -233,6 +230,5 @@ function descendantsOf(root: ProcStat, children: Map<number, ProcStat[]>): ProcS
 }
 
 function finish(cpu: MetricReading, memory: MetricReading): Metrics {
-  for (const r of [cpu, memory]) if (r.errors!.length === 0) delete r.errors
-  return { cpu, memory }
+  return { cpu: settle(cpu), memory: settle(memory) }
 }

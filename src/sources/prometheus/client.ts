@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request } from 'undici'
 import { formatDuration } from '../../core/duration.js'
 import { errorMessage } from '../../core/errors.js'
+import { networkFailure } from '../../core/network.js'
 
 export const MAX_ANSWER_BYTES = 16 * 1024 * 1024
 const RETRY_ON = new Set([429, 502, 503, 504])
@@ -102,19 +103,5 @@ function retryAfter(header: string | string[] | undefined): number | undefined {
 }
 
 function describe(err: unknown): string {
-  const code =
-    (err as { code?: string; cause?: { code?: string } })?.code ??
-    (err as { cause?: { code?: string } })?.cause?.code
-  switch (code) {
-    case 'ECONNREFUSED':
-      return 'connection refused'
-    case 'ENOTFOUND':
-      return 'host not found'
-    case 'ECONNRESET':
-    case 'UND_ERR_SOCKET':
-      return 'connection reset'
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return 'connect timed out'
-  }
-  return errorMessage(err)
+  return networkFailure(err) ?? errorMessage(err)
 }

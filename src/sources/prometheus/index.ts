@@ -27,6 +27,7 @@ import { METRIC_NAME } from '../../core/condition.js'
 import { errorMessage } from '../../core/errors.js'
 import { duration } from '../../core/schema.js'
 import type { CollectContext, Instance, MetricReading, Metrics, Source } from '../../core/types.js'
+import { emptyReading, FailureMemory, miss, settle } from '../reading.js'
 import { PrometheusClient } from './client.js'
 import { type QueryOutcome, readResponse, type Reducer } from './result.js'
 import { PLACEHOLDERS, renderQuery, unknownPlaceholders } from './template.js'
@@ -161,7 +162,7 @@ export function createPrometheusSource(
   deps: PrometheusSourceDeps = {},
 ): Source {
   const client = new PrometheusClient(config.url, config.timeout, config.headers)
-  const lastFailure = new Map<string, string>()
+  const failures = new FailureMemory()
 
   async function query(metric: MetricConfig, ctx: CollectContext, ready: Instance[]): Promise<QueryOutcome> {
     const expr = renderQuery(metric.query, {
@@ -196,12 +197,7 @@ export function createPrometheusSource(
   }
 
   function note(ctx: CollectContext, name: string, error: string | undefined): void {
-    if (error === undefined) {
-      lastFailure.delete(name)
-      return
-    }
-    if (lastFailure.get(name) === error) return
-    lastFailure.set(name, error)
+    if (!failures.changed(name, error)) return
     deps.logger?.warn({ group: ctx.group, metric: name, cause: error }, `prometheus metric ${name}: ${error}`)
   }
 
@@ -265,16 +261,12 @@ export function perInstanceReading(
   ready: Instance[],
   at: number,
 ): MetricReading {
-  const reading: MetricReading = { at, perInstance: {}, missing: [], errors: [] }
-  const miss = (instance: Instance, why: string) => {
-    reading.missing.push(instance.id)
-    reading.errors!.push(`${instance.id}: ${why}`)
-  }
+  const reading = emptyReading(at)
   if (!outcome.ok || outcome.kind === 'scalar') {
     const why = outcome.ok
       ? 'the query returned a scalar; per_instance needs series with a label'
       : outcome.error
-    for (const instance of ready) miss(instance, why)
+    for (const instance of ready) miss(reading, instance, why)
     return reading
   }
   const found = new Map<string, number[]>()
@@ -289,14 +281,13 @@ export function perInstanceReading(
   }
   for (const instance of ready) {
     const values = found.get(instance.id) ?? []
-    if (values.length === 0) miss(instance, `no series whose ${by.label} label names it (no data)`)
+    if (values.length === 0) miss(reading, instance, `no series whose ${by.label} label names it (no data)`)
     else if (values.length > 1) {
-      miss(instance, `${values.length} series name it; aggregate the query by (${by.label})`)
-    } else if (!Number.isFinite(values[0]!)) miss(instance, 'the value is NaN or infinite (no data)')
+      miss(reading, instance, `${values.length} series name it; aggregate the query by (${by.label})`)
+    } else if (!Number.isFinite(values[0]!)) miss(reading, instance, 'the value is NaN or infinite (no data)')
     else reading.perInstance[instance.id] = values[0]!
   }
-  if (reading.errors!.length === 0) delete reading.errors
-  return reading
+  return settle(reading)
 }
 
 function hostOf(address: string): string {

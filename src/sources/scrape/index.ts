@@ -24,9 +24,11 @@ import { z } from 'zod'
 import { METRIC_NAME } from '../../core/condition.js'
 import { formatDuration } from '../../core/duration.js'
 import { errorMessage } from '../../core/errors.js'
-import { duration, splitHostPort } from '../../core/schema.js'
+import { networkFailure } from '../../core/network.js'
+import { duration, portNumber, splitHostPort } from '../../core/schema.js'
 import type { CollectContext, Instance, MetricReading, Metrics, Source } from '../../core/types.js'
 import { type MetricFamily, parseExposition, type Sample } from './parse.js'
+import { emptyReading, FailureMemory, forgetGone, miss, settleAll } from '../reading.js'
 
 /** Bigger than any sane exposition (node_exporter serves about 100 kB); protects Tide's memory. */
 export const MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -106,11 +108,7 @@ export const scrapeSourceSchema = z
     kind: z
       .literal('scrape')
       .describe('Prometheus text format from each instance (do-agent, node_exporter, /metrics).'),
-    port: z
-      .number()
-      .int()
-      .min(1)
-      .max(65535)
+    port: portNumber()
       .optional()
       .describe(
         "The port to scrape (do-agent: 9110, node_exporter: 9100). Default: the port of the instance's address.",
@@ -189,7 +187,7 @@ export function createScrapeSource(config: ScrapeSourceConfig, deps: ScrapeSourc
   // One connection pool for this source, kept alive between scrapes and closed with the source.
   const agent = new Agent({ connect: { timeout: config.timeout }, keepAliveTimeout: 60_000 })
   const counters = new Map<string, CounterMemory>()
-  const lastFailure = new Map<string, string>()
+  const failures = new FailureMemory()
 
   async function scrape(instance: Instance, signal: AbortSignal): Promise<ScrapeResult> {
     const url = scrapeUrl(instance.address, config.port, config.path)
@@ -245,15 +243,10 @@ export function createScrapeSource(config: ScrapeSourceConfig, deps: ScrapeSourc
 
   /** Logs an instance's failure when it starts or changes, not on every evaluation. */
   function noteOutcome(ctx: CollectContext, instance: Instance, result: ScrapeResult): void {
-    if ('error' in result) {
-      if (lastFailure.get(instance.id) !== result.error) {
-        lastFailure.set(instance.id, result.error)
-        deps.logger?.warn(
-          { group: ctx.group, instance: instance.id, cause: result.error },
-          'cannot scrape instance',
-        )
-      }
-    } else lastFailure.delete(instance.id)
+    const error = 'error' in result ? result.error : undefined
+    if (failures.changed(instance.id, error)) {
+      deps.logger?.warn({ group: ctx.group, instance: instance.id, cause: error }, 'cannot scrape instance')
+    }
   }
 
   return {
@@ -262,8 +255,7 @@ export function createScrapeSource(config: ScrapeSourceConfig, deps: ScrapeSourc
       const instances = ctx.instances.filter((i) => i.state === 'ready')
       const results = await Promise.all(instances.map((i) => scrape(i, ctx.signal)))
       const readings = new Map<string, MetricReading>()
-      for (const plan of plans)
-        readings.set(plan.name, { at: ctx.now, perInstance: {}, missing: [], errors: [] })
+      for (const plan of plans) readings.set(plan.name, emptyReading(ctx.now))
       instances.forEach((instance, n) => {
         const result = results[n]!
         noteOutcome(ctx, instance, result)
@@ -281,16 +273,8 @@ export function createScrapeSource(config: ScrapeSourceConfig, deps: ScrapeSourc
         }
         counters.set(instance.id, next)
       })
-      // Forget instances that are gone, so memory follows the group's size.
-      const present = new Set(ctx.instances.map((i) => i.id))
-      for (const id of counters.keys()) if (!present.has(id)) counters.delete(id)
-      for (const id of lastFailure.keys()) if (!present.has(id)) lastFailure.delete(id)
-      const metrics: Metrics = {}
-      for (const [name, reading] of readings) {
-        if (reading.errors!.length === 0) delete reading.errors
-        metrics[name] = reading
-      }
-      return metrics
+      forgetGone(ctx.instances, counters, failures.last)
+      return settleAll(readings)
     },
     async close() {
       await agent.close()
@@ -302,11 +286,6 @@ export function createScrapeSource(config: ScrapeSourceConfig, deps: ScrapeSourc
 function discard(body: { on(event: 'error', listener: () => void): unknown; destroy(): unknown }): void {
   body.on('error', () => {})
   body.destroy()
-}
-
-function miss(reading: MetricReading, instance: Instance, cause: string): void {
-  reading.missing.push(instance.id)
-  reading.errors!.push(`${instance.id}: ${cause}`)
 }
 
 /**
@@ -454,23 +433,7 @@ function describeSelector(selector: Selector): string {
   return labels.length === 0 ? selector.family : `${selector.family}{${labels.join(',')}}`
 }
 
-/** A network failure in the words a person reads ("connection refused"), from undici's and Node's codes. */
+/** A network failure in the words a person reads ("connection refused"), else the error's message. */
 function describeFailure(err: unknown): string {
-  const code = (err as { code?: unknown; cause?: { code?: unknown } })?.code
-  const causeCode = (err as { cause?: { code?: unknown } })?.cause?.code
-  switch (typeof code === 'string' ? code : causeCode) {
-    case 'ECONNREFUSED':
-      return 'connection refused'
-    case 'ECONNRESET':
-    case 'UND_ERR_SOCKET':
-      return 'connection reset'
-    case 'ENOTFOUND':
-      return 'host not found'
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return 'host unreachable'
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return 'connect timed out'
-  }
-  return errorMessage(err)
+  return networkFailure(err) ?? errorMessage(err)
 }

@@ -15,6 +15,7 @@ import {
   TerminateInstanceInAutoScalingGroupCommand,
   UpdateAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling'
+import { callWithDeadline } from '../../core/deadline.js'
 import { AsgNotFoundError, AwsEnvFileError, awsCallError } from './errors.js'
 import { readEnvFile } from './envfile.js'
 
@@ -184,27 +185,21 @@ export class AsgApi {
     this.client.destroy()
   }
 
-  private async call<T>(
+  private call<T>(
     operation: string,
     group: string,
     signal: AbortSignal,
     run: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    const started = Date.now()
-    const timeout = AbortSignal.timeout(this.callTimeout)
-    try {
-      const out = await run(AbortSignal.any([signal, timeout]))
-      this.logger?.debug({ operation, asg: group, ms: Date.now() - started }, `AWS ${operation} ${group}`)
-      return out
-    } catch (err) {
-      this.logger?.debug(
-        { operation, asg: group, ms: Date.now() - started, err: String(err) },
-        `AWS ${operation} ${group} failed`,
-      )
-      if (timeout.aborted && !signal.aborted) {
-        throw awsCallError(operation, group, new Error(`no answer within ${this.callTimeout}ms`))
-      }
-      throw awsCallError(operation, group, err)
-    }
+    return callWithDeadline(run, {
+      signal,
+      timeout: this.callTimeout,
+      log: (fields) =>
+        this.logger?.debug(
+          { operation, asg: group, ...fields },
+          `AWS ${operation} ${group}${fields.err === undefined ? '' : ' failed'}`,
+        ),
+      fail: (cause) => awsCallError(operation, group, cause),
+    })
   }
 }

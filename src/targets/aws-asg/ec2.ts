@@ -9,6 +9,7 @@
  * does not fail the whole call when one instance has just gone.
  */
 import { DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2'
+import { callWithDeadline } from '../../core/deadline.js'
 import { type AwsConnection, type AwsLogger, resolveConnection } from './client.js'
 import { awsCallError, Ec2AccessError } from './errors.js'
 
@@ -109,31 +110,20 @@ export class Ec2Api {
     this.client.destroy()
   }
 
-  private async call<T>(
-    group: string,
-    signal: AbortSignal,
-    run: (signal: AbortSignal) => Promise<T>,
-  ): Promise<T> {
-    const started = Date.now()
-    const timeout = AbortSignal.timeout(this.callTimeout)
-    try {
-      const out = await run(AbortSignal.any([signal, timeout]))
-      this.logger?.debug(
-        { operation: 'DescribeInstances', asg: group, ms: Date.now() - started },
-        `AWS DescribeInstances ${group}`,
-      )
-      return out
-    } catch (err) {
-      this.logger?.debug(
-        { operation: 'DescribeInstances', asg: group, ms: Date.now() - started, err: String(err) },
-        `AWS DescribeInstances ${group} failed`,
-      )
-      if (isAccessDenied(err)) throw new Ec2AccessError(group, err)
-      if (timeout.aborted && !signal.aborted) {
-        throw awsCallError('DescribeInstances', group, new Error(`no answer within ${this.callTimeout}ms`))
-      }
-      throw awsCallError('DescribeInstances', group, err)
-    }
+  private call<T>(group: string, signal: AbortSignal, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return callWithDeadline(run, {
+      signal,
+      timeout: this.callTimeout,
+      log: (fields) =>
+        this.logger?.debug(
+          { operation: 'DescribeInstances', asg: group, ...fields },
+          `AWS DescribeInstances ${group}${fields.err === undefined ? '' : ' failed'}`,
+        ),
+      fail: (cause, thrown) =>
+        isAccessDenied(thrown)
+          ? new Ec2AccessError(group, thrown)
+          : awsCallError('DescribeInstances', group, cause),
+    })
   }
 }
 

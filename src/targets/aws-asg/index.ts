@@ -22,7 +22,7 @@
  * `docs/targets/aws-asg.md` is the user's page.
  */
 import { z } from 'zod'
-import { duration } from '../../core/schema.js'
+import { duration, portNumber } from '../../core/schema.js'
 import { SwarmApi } from '../docker-swarm/client.js'
 import { SwarmNodeDrainer } from '../docker-swarm/nodes.js'
 import { AsgApi, type AwsConnection } from './client.js'
@@ -141,11 +141,7 @@ export const awsAsgTargetSchema = z
       .describe(
         "Which IPv4 is an instance's address (what a route and the `scrape` source connect to), from EC2 DescribeInstances (needs ec2:DescribeInstances; without it instances have no address, which the log and status say). `none`: no address, and EC2 is asked only with `swarm`.",
       ),
-    port: z
-      .number()
-      .int('must be a whole number')
-      .min(1, 'must be 1–65535')
-      .max(65535, 'must be 1–65535')
+    port: portNumber()
       .optional()
       .describe(
         'Appended to the address (`ip:port`), for a route in front of the instances. Default: no port (the `scrape` source sets its own).',

@@ -35,27 +35,16 @@ import type {
   ScaleResult,
   Target,
 } from '../../core/types.js'
+import type { DrainHandle, LeavingInstance } from '../docker-swarm/nodes.js'
 import type { AsgApi, AutoScalingGroup, AwsLogger } from './client.js'
 import type { Ec2Api, Ec2Instance } from './ec2.js'
 import { AsgBoundsError, AsgTimeoutError, Ec2AccessError } from './errors.js'
 
 /** An instance about to be removed, for finding its Swarm node (docker-swarm/nodes.ts). */
-export interface LeavingInstance {
-  id: string
-  privateIp?: string
-  privateDns?: string
-  publicIp?: string
-  /** InService: it must have a node; an instance still starting may have none. */
-  required: boolean
-}
+export type { LeavingInstance }
 
 /** One Swarm node ready to be drained (docker-swarm/nodes.ts `DrainHandle`). */
-export interface NodeDrainHandle {
-  readonly node: string
-  drain(signal: AbortSignal, say: (message: string) => void): Promise<void>
-  restore(): Promise<void>
-  remove(signal: AbortSignal): Promise<void>
-}
+export type NodeDrainHandle = DrainHandle
 
 /** Finds and checks the Swarm nodes of instances about to leave (docker-swarm/nodes.ts `SwarmNodeDrainer`). */
 export interface NodeDrainer {

@@ -21,6 +21,7 @@
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleepTimer } from 'node:timers/promises'
 import { TargetError } from '../../core/errors.js'
+import { networkFailure } from '../../core/network.js'
 
 /** The public API; `DIGITALOCEAN_API_URL` points Tide elsewhere (the emulator). */
 export const DEFAULT_API_URL = 'https://api.digitalocean.com'
@@ -676,33 +677,14 @@ async function readBounded(response: Response): Promise<string> {
 }
 
 function describeNetworkError(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } })?.cause
-  switch (cause?.code) {
-    case 'ECONNREFUSED':
-      return 'connection refused'
-    case 'ECONNRESET':
-    case 'UND_ERR_SOCKET':
-      return 'connection reset'
-    case 'ENOTFOUND':
-      return 'host not found'
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return 'connect timed out'
-  }
-  return cause?.message ?? (err instanceof Error ? err.message : String(err))
+  const cause = (err as { cause?: { message?: string } })?.cause
+  return networkFailure(err) ?? cause?.message ?? (err instanceof Error ? err.message : String(err))
 }
 
 /** Builds a client; `apiUrl` and `token` default to DIGITALOCEAN_API_URL and DIGITALOCEAN_TOKEN. */
-export function createDigitalOceanClient(options: {
-  token?: string
-  apiUrl?: string
-  timeout?: number
-  logger?: ClientLogger
-  retries?: number
-  backoff?: number
-  maxRateWait?: number
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
-  now?: () => number
-}): DigitalOceanClient {
+export function createDigitalOceanClient(
+  options: Omit<DigitalOceanClientOptions, 'token'> & { token?: string },
+): DigitalOceanClient {
   const token = options.token || process.env.DIGITALOCEAN_TOKEN
   if (!token) {
     throw new TargetError(

@@ -20,7 +20,7 @@
  */
 import { z } from 'zod'
 import type { Clock } from '../../core/clock.js'
-import { duration } from '../../core/schema.js'
+import { duration, portNumber } from '../../core/schema.js'
 import { createDigitalOceanClient, type ClientLogger } from './client.js'
 import { DigitalOceanTarget } from './target.js'
 
@@ -109,11 +109,7 @@ export const digitaloceanTargetSchema = z
       .describe(
         'Which IPv4 is an instance’s address (what the `scrape` source and a route connect to). `private` falls back to public for a droplet without one.',
       ),
-    port: z
-      .number()
-      .int()
-      .min(1)
-      .max(65535)
+    port: portNumber()
       .optional()
       .describe(
         'Appended to the address (`ip:port`) for a route in front of the droplets. Default: no port (the `scrape` source sets its own).',

@@ -8,6 +8,7 @@
  * guard, seeds.md §3.9 item 2).
  */
 import Docker from 'dockerode'
+import { callWithDeadline } from '../../core/deadline.js'
 import {
   dockerCallError,
   GlobalServiceError,
@@ -289,30 +290,24 @@ export class SwarmApi {
     return info.Swarm?.NodeID || undefined
   }
 
-  private async call<T>(
+  private call<T>(
     call: string,
     what: string,
     signal: AbortSignal,
     run: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    const started = Date.now()
-    const timeout = AbortSignal.timeout(this.callTimeout)
-    try {
-      const out = await run(AbortSignal.any([signal, timeout]))
-      this.logger?.debug({ call, what, ms: Date.now() - started }, `Docker ${call} ${what}`)
-      return out
-    } catch (err) {
-      this.logger?.debug(
-        { call, what, ms: Date.now() - started, err: String(err) },
-        `Docker ${call} ${what} failed`,
-      )
-      if ((err as { statusCode?: number }).statusCode === 404 && call.endsWith('service')) {
-        throw new ServiceNotFoundError(what)
-      }
-      if (timeout.aborted && !signal.aborted) {
-        throw dockerCallError(call, what, new Error(`no answer within ${this.callTimeout}ms`))
-      }
-      throw dockerCallError(call, what, err)
-    }
+    return callWithDeadline(run, {
+      signal,
+      timeout: this.callTimeout,
+      log: (fields) =>
+        this.logger?.debug(
+          { call, what, ...fields },
+          `Docker ${call} ${what}${fields.err === undefined ? '' : ' failed'}`,
+        ),
+      fail: (cause, thrown) =>
+        (thrown as { statusCode?: number }).statusCode === 404 && call.endsWith('service')
+          ? new ServiceNotFoundError(what)
+          : dockerCallError(call, what, cause),
+    })
   }
 }

@@ -12,7 +12,7 @@
  * ```
  */
 import { z } from 'zod'
-import { duration } from '../../core/schema.js'
+import { duration, portNumber } from '../../core/schema.js'
 import type { Environment } from './credentials.js'
 import { type KubernetesLogger, KubernetesTarget } from './target.js'
 
@@ -81,10 +81,7 @@ export const kubernetesTargetSchema = z
       .optional()
       .describe("The kubeconfig context to use. Default: the file's current context."),
     port: z
-      .union([
-        z.number().int().min(1).max(65535),
-        z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a port name'),
-      ])
+      .union([portNumber(), z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a port name')])
       .optional()
       .describe(
         "The pods' port Tide's router sends requests to: a number, or a container port's name. Default: the first container port the pod declares.",
