@@ -138,12 +138,8 @@ function decide(input: GovernInput, say: boolean): Told {
   let best: NamedRecommendation | undefined
   let votes = 0
   let blind = 0
-  let abstained = 0
   for (const r of recommendations) {
-    if (r.kind === 'hold' && r.abstain) {
-      abstained++
-      continue
-    }
+    if (r.kind === 'hold' && r.abstain) continue
     const vote = voteOf(r, current)
     if (vote === undefined) blind++
     else {

@@ -165,9 +165,7 @@ export function engineController(options: EngineControllerOptions): Controller {
       input.metrics = metrics
       const recommendations: NamedRecommendation[] = options.policies.map(({ name, decide }) => {
         try {
-          // Named in place rather than spread: a spread would read the lazy `reason` getter,
-          // and the simulator never reads a sentence (src/core/governor.ts govern).
-          return Object.assign(decide(input), { policy: name })
+          return { ...decide(input), policy: name }
         } catch (err) {
           return { kind: 'unknown', reason: `policy ${name} failed: ${errorMessage(err)}`, policy: name }
         }
