@@ -45,7 +45,9 @@ export function createTarget(group: string, config: TargetConfig, deps: TargetDe
     case 'docker-swarm':
       return createDockerSwarmTarget(config, deps.logger.child({ group, target: 'docker-swarm' }))
     case 'kubernetes':
-      return createKubernetesTarget(group, config, { logger: deps.logger.child({ group, target: 'kubernetes' }) })
+      return createKubernetesTarget(group, config, {
+        logger: deps.logger.child({ group, target: 'kubernetes' }),
+      })
     case 'plugin':
       return createPluginTarget(group, config, {
         logger: deps.logger.child({ group, target: 'plugin' }),
