@@ -80,6 +80,11 @@ function cooldownSentence(state: GovernorState, left: number): string {
   return `cooling down for ${formatDuration(left)} more${after}`
 }
 
+/** A policy with no opinion (a one-rule threshold whose rule does not hold): no vote, no veto. */
+function abstains(r: NamedRecommendation): boolean {
+  return r.kind === 'hold' && r.abstain === true
+}
+
 /** The size a recommendation votes for; undefined for no vote (unknown, or not a number). */
 function voteOf(r: NamedRecommendation, current: number): number | undefined {
   if (r.kind === 'unknown') return undefined
@@ -89,7 +94,7 @@ function voteOf(r: NamedRecommendation, current: number): number | undefined {
 }
 
 function describeRecommendation(r: NamedRecommendation, current: number): string {
-  if (r.kind === 'hold' && r.abstain) return `${r.policy} has no opinion: ${r.reason}`
+  if (abstains(r)) return `${r.policy} has no opinion: ${r.reason}`
   const vote = voteOf(r, current)
   if (r.kind === 'unknown') return `${r.policy} cannot tell: ${r.reason}`
   if (vote === undefined) return `${r.policy} recommended a size that is not a number, ignored: ${r.reason}`
@@ -139,7 +144,7 @@ function decide(input: GovernInput, say: boolean): Told {
   let votes = 0
   let blind = 0
   for (const r of recommendations) {
-    if (r.kind === 'hold' && r.abstain) continue
+    if (abstains(r)) continue
     const vote = voteOf(r, current)
     if (vote === undefined) blind++
     else {
@@ -163,7 +168,7 @@ function decide(input: GovernInput, say: boolean): Told {
   } else if (best === undefined) {
     if (say) {
       // Every policy answered `unknown`: some may have partial data, so "no data" would be untrue.
-      const unknowns = recommendations.filter((r) => !(r.kind === 'hold' && r.abstain))
+      const unknowns = recommendations.filter((r) => !abstains(r))
       const why =
         unknowns.length === 1
           ? unknowns[0]!.reason
@@ -177,7 +182,7 @@ function decide(input: GovernInput, say: boolean): Told {
       if (votes > 1) steps.push(`the largest recommendation wins: ${raw} from ${best.policy}`)
       if (raw === current) {
         holdReason = recommendations
-          .filter((r) => !(r.kind === 'hold' && r.abstain) && voteOf(r, current) === current)
+          .filter((r) => !abstains(r) && voteOf(r, current) === current)
           .map((r) => r.reason)
           .join('; ')
       }
