@@ -76,6 +76,7 @@ const { values: args } = parseArgs({
     workers: { type: 'string' },
     warmup: { type: 'string', default: '2s' },
     single: { type: 'string', default: 'true' },
+    floor: { type: 'string', default: 'true' },
   },
 })
 const durationS = Math.max(1, Math.round((parseDuration(args.duration) ?? 10_000) / 1000))
@@ -85,6 +86,7 @@ const connections = Number(args.connections)
 const threads = Number(args.threads)
 const cores = availableParallelism()
 const workers = args.workers === undefined ? cores : Number(args.workers)
+const floor = args.floor !== 'false'
 const single = args.single !== 'false' && workers > 1
 
 function which(command: string): string | undefined {
@@ -227,7 +229,7 @@ async function startNginx(
   return { child, prefix, port }
 }
 
-function ratioLine(results: Map<string, Result[]>, router: string, nginx: string): void {
+function ratioLine(results: Map<string, Result[]>, router: string, nginx: string, aims = true): void {
   const r = results.get(router)
   const n = results.get(nginx)
   if (r === undefined || n === undefined) return
@@ -238,8 +240,8 @@ function ratioLine(results: Map<string, Result[]>, router: string, nginx: string
   const perRound = r.map((x, i) => fmt(x.rps / n[i]!.rps)).join(', ')
   const cpu = (xs: Result[]) => median(xs.map((x) => x.cpu))
   console.log(
-    `${router}/${nginx}: throughput ${fmt(rps(r) / rps(n))} (per round ${perRound}; median ${fmt(paired((x) => x.rps))}; aim ≥ 1.00), ` +
-      `p50 ${fmt(p50(r) / p50(n))}, p99 ${fmt(p99(r) / p99(n))} (median per round ${fmt(paired((x) => x.p99))}; aim ≤ 1.50), ` +
+    `${router}/${nginx}: throughput ${fmt(rps(r) / rps(n))} (per round ${perRound}; median ${fmt(paired((x) => x.rps))}${aims ? '; aim ≥ 1.00' : ''}), ` +
+      `p50 ${fmt(p50(r) / p50(n))}, p99 ${fmt(p99(r) / p99(n))} (median per round ${fmt(paired((x) => x.p99))}${aims ? '; aim ≤ 1.50' : ''}), ` +
       `cpu per request ${fmt(cpu(r) / cpu(n))}`,
   )
 }
@@ -253,7 +255,9 @@ async function main(): Promise<void> {
   const nginx = which('nginx')
   const here = fileURLToPath(import.meta.url)
   const upstreamFile = fileURLToPath(new URL(`./upstream${extname(here)}`, import.meta.url))
+  const pipeFile = fileURLToPath(new URL(`./pipe${extname(here)}`, import.meta.url))
   let upstream: ChildProcess | undefined
+  let pipe: ChildProcess | undefined
   const nginxes: Array<{ child: ChildProcess; prefix: string }> = []
   const routers = [createRouter('bench', routeSchema.parse({ listen: '127.0.0.1:0', workers }))]
   if (single) routers.push(createRouter('bench', routeSchema.parse({ listen: '127.0.0.1:0', workers: 1 })))
@@ -277,6 +281,15 @@ async function main(): Promise<void> {
           ? () => [process.pid, ...Object.values(cluster.workers ?? {}).map((w) => w!.process.pid!)]
           : () => [process.pid]
       targets.push({ name: i === 0 ? 'router' : 'router-1', url: `http://${router.address}/`, pids })
+    }
+    if (floor) {
+      pipe = fork(pipeFile, [String(upstreamPort)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      const pipePort = await new Promise<number>((resolve, reject) => {
+        pipe!.once('message', (m: { port: number }) => resolve(m.port))
+        pipe!.once('exit', (code) => reject(new Error(`pipe exited with ${code}`)))
+      })
+      const pipePid = pipe.pid!
+      targets.push({ name: 'pipe-1', url: `http://127.0.0.1:${pipePort}/`, pids: () => [pipePid] })
     }
     if (nginx === undefined) console.log('nginx not installed: skipped (Debian: apt-get install nginx-light)')
     else {
@@ -328,6 +341,10 @@ async function main(): Promise<void> {
     console.log(`router/direct throughput: ${fmt(median(results.get('router')!.map((r) => r.rps)) / d)}`)
     ratioLine(results, 'router', 'nginx')
     ratioLine(results, 'router-1', 'nginx-1')
+    if (floor) {
+      ratioLine(results, 'pipe-1', 'nginx-1', false)
+      ratioLine(results, 'router-1', 'pipe-1', false)
+    }
     const stats = routers[0]!.stats({ windowMs: 5000 })
     console.log(`router counted ${stats.requests} requests, ${stats.errors} errors`)
   } finally {
@@ -338,6 +355,7 @@ async function main(): Promise<void> {
       if (log !== '') console.log(`nginx error.log:\n${log}`)
       rmSync(prefix, { recursive: true, force: true })
     }
+    await stop(pipe)
     await stop(upstream)
   }
 }
