@@ -14,6 +14,7 @@ import { isLoopback, splitHostPort } from '../core/schema.js'
 import { policyMetrics, policyName, policySchema } from '../policies/index.js'
 import { predictiveHistory } from '../policies/predictive.js'
 import { SOURCES_AT_ZERO, type SourceConfig, sourceMetrics, sourceSchema } from '../sources/index.js'
+import { noteInterpolated } from './interpolated.js'
 import { type Config, configSchema, type GroupConfig } from './schema.js'
 
 export interface LoadedConfig {
@@ -88,6 +89,7 @@ function interpolate(
     const whole = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/.test(value)
     const out = value.replace(REF, (match, name: string | undefined, fallback: string | undefined) => {
       if (match === '$${') return '${'
+      noteInterpolated(name!) // withheld from process instances (targets/process/env.ts)
       const got = env[name!]
       if (got !== undefined && got !== '') return got
       if (fallback !== undefined) return fallback

@@ -119,6 +119,7 @@ describe('processTargetSchema', () => {
       kind: 'process',
       command: 'node app.js',
       env: {},
+      inherit_env: 'safe',
       host: '127.0.0.1',
       health: { path: '/healthz', interval: 50, timeout: 1000, live_interval: 0, live_failures: 3 },
       start_timeout: 30_000,

@@ -12,10 +12,10 @@
  * Each instance is one process, started as `sh -c "exec <command>"` (so its pid is the app's
  * own and `$PORT` works in the command line), with `PORT` (a free port on `host`), `HOST`,
  * `TIDE_INSTANCE` (`<group>-<n>`, n never reused in a run) and `TIDE_GROUP` in its
- * environment. It is ready when `GET <health.path>` answers 2xx; with `health.live_interval`
- * set, a ready instance that fails `health.live_failures` checks in a row is killed and
- * replaced. Its output goes to
- * `<logDir>/<instance>.log`. Instances are Tide's children: they stop when Tide stops. If Tide
+ * environment, on top of Tide's own environment without its secrets (`inherit_env`, env.ts).
+ * It is ready when `GET <health.path>` answers 2xx; with `health.live_interval` set, a ready
+ * instance that fails `health.live_failures` checks in a row is killed and replaced. Its
+ * output goes to `<logDir>/<instance>.log`. Instances are Tide's children: they stop when Tide stops. If Tide
  * is killed with SIGKILL they cannot; `<logDir>/instances.json` lists them, and the next Tide
  * stops them when it starts (leftovers.ts).
  */
@@ -23,14 +23,19 @@ import { resolve } from 'node:path'
 import { z } from 'zod'
 import { type Clock, systemClock } from '../../core/clock.js'
 import { duration } from '../../core/schema.js'
+import { BASE_ENV, SECRET_PATTERNS } from './env.js'
 import { type ProcessLogger, ProcessTarget } from './target.js'
 
+export { BASE_ENV, type InheritEnv, SECRET_PATTERNS } from './env.js'
 export { ProcessStartError, ProcessTargetClosedError } from './errors.js'
 export type { ProcessLogger } from './target.js'
 export { ProcessTarget } from './target.js'
 
 /** Variables Tide sets for each instance; `env` may not set them. */
 const RESERVED_ENV = ['PORT', 'TIDE_INSTANCE', 'TIDE_GROUP']
+
+/** `a`, `b` for a description (patterns hold `*`, which Markdown would read as emphasis). */
+const code = (names: readonly string[]) => names.map((n) => `\`${n}\``).join(', ')
 
 const positive = (what: string) =>
   [(ms: number) => ms > 0, { message: `${what} must be longer than 0` }] as const
@@ -115,7 +120,29 @@ export const processTargetSchema = z
         z.union([z.string(), z.number(), z.boolean()]).transform(String),
       )
       .default({})
-      .describe("Extra environment variables for every instance (on top of Tide's own environment)."),
+      .describe(
+        "Extra environment variables for every instance, on top of what `inherit_env` passes of Tide's own environment. Always passed, whatever `inherit_env` says: the way to give an instance a secret on purpose (`DB_URL: ${DB_URL}`).",
+      ),
+    inherit_env: z
+      .union(
+        [
+          z.boolean(),
+          z.literal('safe'),
+          z.array(
+            z
+              .string()
+              .regex(
+                /^[A-Za-z_*][A-Za-z0-9_*]*$/,
+                'must be a variable name or a pattern with * (such as LC_*)',
+              ),
+          ),
+        ],
+        { error: 'must be safe, true, false, or a list of variable names and patterns such as LC_*' },
+      )
+      .default('safe')
+      .describe(
+        `Which of Tide's own environment variables the instances inherit. \`safe\` (the default): all except secrets, so an app sees its usual environment but not the credentials Tide drives clouds with; left out are the variables the config reads with \`\${NAME}\`, and names matching (in any case) ${code(SECRET_PATTERNS)}. \`true\`: all of them, secrets included. \`false\`: only ${code(BASE_ENV)}. A list: exactly the names it matches (\`*\` matches any characters: \`[PATH, HOME, "LC_*", "NODE_*"]\`). Whatever this says, instances get HOST, \`env\`, PORT, TIDE_INSTANCE and TIDE_GROUP.`,
+      ),
     host: z
       .string()
       .min(1)
@@ -175,6 +202,7 @@ export function createProcessTarget(
       command: config.command,
       cwd: resolve(config.cwd ?? '.'),
       env: config.env,
+      inherit_env: config.inherit_env,
       host: config.host,
       health: config.health,
       start_timeout: config.start_timeout,

@@ -41,7 +41,9 @@ import type {
   ScaleResult,
   Target,
 } from '../../core/types.js'
+import { interpolatedNames } from '../../config/interpolated.js'
 import { type ChildHandle, describeExit, type ExitInfo, spawnChild } from './child.js'
+import { type InheritEnv, inheritedEnv } from './env.js'
 import { ProcessStartError, ProcessTargetClosedError, type StartFailure } from './errors.js'
 import { probe } from './health.js'
 
@@ -67,6 +69,8 @@ export interface ProcessSettings {
   /** Absolute. */
   cwd: string
   env: Record<string, string>
+  /** Which of Tide's own variables instances get (env.ts). */
+  inherit_env: InheritEnv
   host: string
   health: {
     path: string
@@ -152,6 +156,8 @@ export class ProcessTarget implements Target {
   private started = false
   /** A failure to write the state file is logged once, not at every change. */
   private stateFailing = false
+  /** What `inherit_env` left out, as last logged: logged again only when it changes. */
+  private withheldLogged?: string
 
   constructor(
     private readonly group: string,
@@ -722,12 +728,29 @@ export class ProcessTarget implements Target {
   }
 
   /**
-   * Tide's own variables win over everything: PORT must be the port it health-checks. HOST
-   * (from `host`) comes before `env`, so `env` may override it.
+   * What `inherit_env` keeps of Tide's environment (read at each spawn), then HOST, then `env`
+   * (which may override HOST and pass anything withheld), then Tide's own variables, which win
+   * over everything: PORT must be the port it health-checks.
    */
   private environment(id: string, port: number): NodeJS.ProcessEnv {
+    const { env: inherited, withheld } = inheritedEnv(
+      process.env,
+      this.settings.inherit_env,
+      interpolatedNames(),
+    )
+    // Said once (and again when it changes) for `safe` only: the other modes leave out what the
+    // user chose to leave out, and listing it all would be noise.
+    const hidden = withheld.filter((name) => !(name in this.settings.env))
+    const names = hidden.join(', ')
+    if (this.settings.inherit_env === 'safe' && hidden.length > 0 && names !== this.withheldLogged) {
+      this.withheldLogged = names
+      this.logger.info(
+        { group: this.group, inherit_env: this.settings.inherit_env, withheld: hidden },
+        `instances of group ${this.group} do not get ${hidden.length} of Tide's environment variables (inherit_env: safe): ${names}; pass one with env: { NAME: \${NAME} }`,
+      )
+    }
     return {
-      ...process.env,
+      ...inherited,
       HOST: this.settings.host,
       ...this.settings.env,
       PORT: String(port),
