@@ -22,4 +22,6 @@ export default tseslint.config(
       eqeqeq: ['error', 'always'],
     },
   },
+  // The dashboard runs in the browser.
+  { files: ['web/**/*.js'], languageOptions: { globals: { ...globals.browser } } },
 )

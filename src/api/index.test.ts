@@ -48,11 +48,13 @@ describe('API routes without a token', () => {
     assert.deepEqual(await res.json(), { status: 'ok' })
   })
 
-  test('GET / serves a placeholder page linking to the groups', async () => {
+  test('GET / serves the dashboard page, which loads its script and links to the groups', async () => {
     const res = await fetch(`${base}/`)
     assert.equal(res.status, 200)
     assert.match(res.headers.get('content-type') ?? '', /text\/html/)
-    assert.match(await res.text(), /href="v1\/groups"/)
+    const html = await res.text()
+    assert.match(html, /src="ui\/app\.js"/)
+    assert.match(html, /href="v1\/groups"/)
   })
 
   test('GET /metrics passes the controller exposition through', async () => {

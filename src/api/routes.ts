@@ -4,10 +4,11 @@
  * clients; single resources and decisions are returned as they are.
  */
 import type { IncomingMessage } from 'node:http'
-import type { TideError } from '../core/errors.js'
+import { TideError } from '../core/errors.js'
 import type { Controller } from '../engine/controller.js'
 import type { Reply } from './http.js'
 import { parseDecisionsQuery, parseScaleRequest } from './params.js'
+import { dashboardAsset, dashboardPage } from './web.js'
 
 export interface RequestContext {
   req: IncomingMessage
@@ -35,24 +36,19 @@ export interface Route {
   errorBody?: (err: TideError) => unknown
 }
 
-/** The dashboard comes later (web/); until then `/` says where the API is. */
-const PLACEHOLDER = `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Tide</title></head>
-<body>
-<h1>Tide</h1>
-<p>The dashboard is not built yet. The API is here: <a href="v1/groups">v1/groups</a>,
-<a href="metrics">metrics</a>, <a href="healthz">healthz</a>.</p>
-</body>
-</html>
-`
-
 export const v1Routes: Route[] = [
   {
     method: 'GET',
     path: '/',
     mutating: false,
-    handle: () => ({ text: PLACEHOLDER, contentType: 'text/html; charset=utf-8' }),
+    // The dashboard (web/, docs/dashboard.md); it uses only the routes below.
+    handle: ({ url }) => dashboardPage(url.pathname),
+  },
+  {
+    method: 'GET',
+    path: '/ui/:file',
+    mutating: false,
+    handle: ({ params }) => dashboardAsset(params.file!),
   },
   {
     method: 'GET',
@@ -106,6 +102,19 @@ export const v1Routes: Route[] = [
     handle: ({ controller, params, url }) => {
       const { limit } = parseDecisionsQuery(url.searchParams)
       return { json: { decisions: controller.decisions(params.name!, { limit }) } }
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/reload',
+    mutating: true,
+    // Reads the config file again (docs/api.md#reload): 200 with what changed, 400 (E_CONFIG) for
+    // a bad file, 409 (E_RELOAD_REFUSED) when a change needs a restart; nothing changes on an error.
+    handle: async ({ controller, json }) => {
+      await json() // nothing is read from it, but the size limit and content type still apply
+      if (!controller.reload)
+        throw new TideError('E_NOT_FOUND', 'this Tide has no config file to reload', { status: 404 })
+      return { json: await controller.reload() }
     },
   },
 ]

@@ -84,6 +84,18 @@ export interface ScaleRequest {
   reason?: string
 }
 
+/** What a config reload applied (`POST /v1/reload`, `tide reload`, SIGHUP). */
+export interface ReloadSummary {
+  /** false: the file gives the config that is already running. */
+  changed: boolean
+  /** The config file that was read again. */
+  file: string
+  /** Per group with changes, the paths that changed (`groups.web.max`); groups without changes are absent. */
+  groups: Record<string, string[]>
+  /** One line for people: `no change`, or `web: max, policies[0].per_instance`. */
+  message: string
+}
+
 export interface Controller {
   listGroups(): GroupView[]
   /** Throws NotFoundError for an unknown group. */
@@ -96,4 +108,10 @@ export interface Controller {
   decisions(name: string, options?: { limit?: number }): DecisionRecord[]
   /** Prometheus exposition of Tide's own metrics. */
   prometheus(): Promise<{ contentType: string; body: string }>
+  /**
+   * Reads the config file again and applies what can change live, all or nothing: ConfigError
+   * (E_CONFIG) for a bad file, ReloadRefusedError (E_RELOAD_REFUSED) when something needs a
+   * restart. Absent where there is no config file to read (the API then answers 404).
+   */
+  reload?(): Promise<ReloadSummary>
 }

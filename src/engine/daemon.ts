@@ -1,22 +1,31 @@
 /**
  * `tide run`: loads the config, opens the store, starts each group's target, router and
  * loop, then the API. `close()` undoes it in reverse: API, loops (operations in flight get
- * a grace period), routers, targets (local processes stop with Tide), store.
+ * a grace period), routers, targets (local processes stop with Tide), store. `reload()` reads
+ * the file again and swaps in what can change live (src/engine/reload.ts), all or nothing.
  */
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { apiRoutes, createReceiver, type Receiver, type ReceiverHandle } from '../alertmanager/index.js'
 import { createApiServer } from '../api/index.js'
-import { effectiveSources, type GroupConfig, type LoadedConfig, loadConfigFile } from '../config/index.js'
+import {
+  type Config,
+  effectiveSources,
+  type GroupConfig,
+  type LoadedConfig,
+  loadConfigFile,
+} from '../config/index.js'
+import { errorMessage } from '../core/errors.js'
 import { systemClock } from '../core/clock.js'
 import { buildPolicy, policyName } from '../policies/index.js'
 import { createNotifier, Dispatcher } from '../notify/index.js'
 import { createRouter, type Router } from '../router/index.js'
 import { createSource } from '../sources/index.js'
 import { createTarget, type TargetConfig } from '../targets/index.js'
-import type { Controller } from './controller.js'
+import type { Controller, ReloadSummary } from './controller.js'
 import { Engine } from './engine.js'
-import { GroupRunner, type GroupSettings } from './group.js'
+import { GroupRunner, type GroupParts, type GroupSettings } from './group.js'
 import { createLogger, type Logger } from './log.js'
+import { planReload, ReloadRefusedError, summarize } from './reload.js'
 import { Store } from './store.js'
 import { Telemetry } from './telemetry.js'
 
@@ -39,6 +48,13 @@ export interface Daemon {
   logger: Logger
   /** The Alertmanager receiver, when the config has a `receiver` section. */
   receiver?: Receiver
+  /**
+   * Reads the config file again and applies what can change live, all or nothing (see
+   * src/engine/reload.ts); logs one line either way. Throws ConfigError (E_CONFIG) for a bad
+   * file and ReloadRefusedError (E_RELOAD_REFUSED) when a change needs a restart; in both cases
+   * nothing changed. Reloads run one at a time. `via` only labels the log line.
+   */
+  reload(via?: string): Promise<ReloadSummary>
   /** Stops loops, routers, API; stops local processes it started. */
   close(): Promise<void>
 }
@@ -94,17 +110,40 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const runners: GroupRunner[] = []
   const targets: Array<{ close?: (o?: { stopInstances?: boolean }) => Promise<void> }> = []
   const dispatchers: Dispatcher[] = []
+  /** Dispatchers a reload replaced, closing once their group's operation in flight is done. */
+  const retiring: Array<Promise<void>> = []
   let receiver: ReceiverHandle | undefined
   const cleanup = async () => {
     await receiver?.close()
+    await Promise.allSettled(retiring)
     await Promise.allSettled(dispatchers.map((d) => d.close()))
     await Promise.allSettled(routers.map((r) => r.close()))
     await Promise.allSettled(targets.map((t) => t.close?.({ stopInstances: true })))
     store.close()
   }
 
+  /** What a reload may swap in each running group. */
+  const live = new Map<
+    string,
+    { runner: GroupRunner; dispatcher: Dispatcher; policies: GroupParts['policies']; logger: Logger }
+  >()
+  const telemetry = new Telemetry(() => runners.map((r) => r.view()))
+  const makePolicies = (group: GroupConfig): GroupParts['policies'] =>
+    group.policies.map((p, i) => ({ name: policyName(p, i), decide: buildPolicy(p) }))
+  const makeDispatcher = (name: string, group: GroupConfig, groupLogger: Logger): Dispatcher =>
+    new Dispatcher(
+      group.notify.map((n) => ({
+        notifier: createNotifier(n, { logger: groupLogger, dir }),
+        on: n.on,
+        timeout: n.timeout,
+      })),
+      groupLogger,
+      { delivered: (kind, result) => telemetry.notifications.inc({ group: name, notifier: kind, result }) },
+    )
+  const listener = (dispatcher: Dispatcher): GroupParts['events'] =>
+    dispatcher.size > 0 ? (event) => dispatcher.emit(event) : undefined
+
   try {
-    const telemetry = new Telemetry(() => runners.map((r) => r.view()))
     for (const [name, group] of Object.entries(config.groups)) {
       const groupLogger = logger.child({ group: name })
       let router: Router | undefined
@@ -124,34 +163,93 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const sources = effectiveSources(group).map((s) =>
         createSource(s, { logger: groupLogger, router: () => router }),
       )
-      const policies = group.policies.map((p, i) => ({ name: policyName(p, i), decide: buildPolicy(p) }))
-      const dispatcher = new Dispatcher(
-        group.notify.map((n) => ({
-          notifier: createNotifier(n, { logger: groupLogger, dir }),
-          on: n.on,
-          timeout: n.timeout,
-        })),
-        groupLogger,
-        { delivered: (kind, result) => telemetry.notifications.inc({ group: name, notifier: kind, result }) },
-      )
+      const policies = makePolicies(group)
+      const dispatcher = makeDispatcher(name, group, groupLogger)
       dispatchers.push(dispatcher)
-      runners.push(
-        new GroupRunner({
-          name,
-          settings: groupSettings(group, config.store.decisions),
-          target,
-          sources,
-          policies,
-          router,
-          store,
-          clock: systemClock,
-          logger,
-          telemetry,
-          events: dispatcher.size > 0 ? (event) => dispatcher.emit(event) : undefined,
+      const runner = new GroupRunner({
+        name,
+        settings: groupSettings(group, config.store.decisions),
+        target,
+        sources,
+        policies,
+        router,
+        store,
+        clock: systemClock,
+        logger,
+        telemetry,
+        events: listener(dispatcher),
+      })
+      runners.push(runner)
+      live.set(name, { runner, dispatcher, policies, logger: groupLogger })
+    }
+
+    // ─── reload ──────────────────────────────────────────────────────────────
+    let running: Config = config
+    let closing: Promise<void> | undefined
+    const reloadNow = async (): Promise<ReloadSummary> => {
+      if (closing) throw new ReloadRefusedError([], 'Tide is stopping')
+      // The same loading and validation as at start: a bad file throws ConfigError here, before
+      // anything is touched.
+      const next = (await loadConfigFile(options.configPath)).config
+      const plan = planReload(running, next)
+      if (plan.refused.length > 0) throw new ReloadRefusedError(plan.refused)
+      // Build every new part first: if one cannot be built, nothing is swapped in.
+      const swaps: Array<{ name: string; policies: GroupParts['policies']; dispatcher?: Dispatcher }> = []
+      try {
+        for (const [name, change] of plan.groups) {
+          const group = next.groups[name]!
+          const current = live.get(name)!
+          swaps.push({
+            name,
+            policies: change.policies ? makePolicies(group) : current.policies,
+            dispatcher: change.notify ? makeDispatcher(name, group, current.logger) : undefined,
+          })
+        }
+      } catch (err) {
+        await Promise.allSettled(swaps.map((s) => s.dispatcher?.close()))
+        throw err
+      }
+      await Promise.all(
+        swaps.map(async ({ name, policies, dispatcher }) => {
+          const current = live.get(name)!
+          const old = current.dispatcher
+          const now = dispatcher ?? old
+          await current.runner.reconfigure({
+            settings: groupSettings(next.groups[name]!, next.store.decisions),
+            policies,
+            events: listener(now),
+          })
+          live.set(name, { ...current, policies, dispatcher: now })
+          if (dispatcher) {
+            dispatchers.splice(dispatchers.indexOf(old), 1, dispatcher)
+            // The operation in flight still reports to the old notifiers: close them after it.
+            retiring.push(current.runner.settled().then(() => old.close()))
+          }
         }),
       )
+      running = next
+      return summarize(plan, resolve(options.configPath))
     }
-    const engine = new Engine(runners, telemetry)
+    let reloads: Promise<unknown> = Promise.resolve()
+    const reload = (via = 'api'): Promise<ReloadSummary> => {
+      const run = reloads.then(reloadNow).then(
+        (summary) => {
+          logger.info({ via, groups: summary.groups }, `config reloaded: ${summary.message}`)
+          return summary
+        },
+        (err: unknown) => {
+          logger.warn(
+            { via, code: (err as { code?: string }).code },
+            `config reload failed: ${errorMessage(err)}`,
+          )
+          throw err
+        },
+      )
+      reloads = run.catch(() => {})
+      return run
+    }
+
+    const engine = new Engine(runners, telemetry, { reload: () => reload('api') })
     await engine.start()
     // The receiver counts in the daemon's /metrics and keeps alert-group cooldowns in the store.
     receiver = config.receiver
@@ -172,9 +270,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       if (view.route) routes[r.name] = view.route
     })
     logger.info({ api: apiUrl, routes, store: storePath }, 'tide is running')
-    let closing: Promise<void> | undefined
     return {
       controller: engine,
+      reload,
       receiver: receiver?.receiver,
       apiUrl,
       routes,

@@ -1,18 +1,25 @@
 /**
  * The engine: one GroupRunner per group, behind the Controller interface the API uses.
  */
-import { NotFoundError } from '../core/errors.js'
-import type { Controller, DecisionRecord, GroupView, ScaleRequest } from './controller.js'
+import { NotFoundError, TideError } from '../core/errors.js'
+import type { Controller, DecisionRecord, GroupView, ReloadSummary, ScaleRequest } from './controller.js'
 import type { GroupRunner } from './group.js'
 import type { Telemetry } from './telemetry.js'
 
 export class Engine implements Controller {
   private readonly runners = new Map<string, GroupRunner>()
   private readonly telemetry: Telemetry
+  private readonly reloader?: () => Promise<ReloadSummary>
 
-  constructor(runners: GroupRunner[], telemetry: Telemetry) {
+  /** `reload`: the daemon's config reload (the engine does not know where its config came from). */
+  constructor(
+    runners: GroupRunner[],
+    telemetry: Telemetry,
+    options: { reload?: () => Promise<ReloadSummary> } = {},
+  ) {
     for (const runner of runners) this.runners.set(runner.name, runner)
     this.telemetry = telemetry
+    this.reloader = options.reload
   }
 
   private runner(name: string): GroupRunner {
@@ -47,6 +54,14 @@ export class Engine implements Controller {
 
   async prometheus(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.telemetry.registry.contentType, body: await this.telemetry.registry.metrics() }
+  }
+
+  reload(): Promise<ReloadSummary> {
+    if (!this.reloader)
+      return Promise.reject(
+        new TideError('E_NOT_FOUND', 'this Tide has no config file to reload', { status: 404 }),
+      )
+    return this.reloader()
   }
 
   /** Stops every loop; operations in flight get `graceMs` to finish, then are aborted. */

@@ -78,6 +78,13 @@ export interface GroupParts {
   events?: (event: ScaleEvent) => void
 }
 
+/** What a config reload swaps into a running group (GroupRunner.reconfigure). */
+export interface GroupReconfig {
+  settings: GroupSettings
+  policies: GroupParts['policies']
+  events?: GroupParts['events']
+}
+
 /** Refused because the group is busy or cooling down; the API answers 409. */
 export class ConflictError extends TideError {
   constructor(code: 'E_BUSY' | 'E_COOLDOWN', message: string) {
@@ -103,6 +110,12 @@ export class GroupRunner {
   private lastShadow?: { to: number; at: number }
   private operation?: Operation
   private timer?: NodeJS.Timeout
+  /** The loop runs (start() without `loop: false`). */
+  private looping = false
+  /** A loop tick is evaluating; it schedules the next one itself when done. */
+  private ticking = false
+  /** When the last loop tick started; the next one is due `interval` after it. */
+  private tickStarted?: number
   private stopped = false
   private evaluating?: Promise<DecisionRecord>
   private readonly abort = new AbortController()
@@ -156,7 +169,10 @@ export class GroupRunner {
         ),
       )
     }
-    if (options.loop !== false) this.schedule(0)
+    if (options.loop !== false) {
+      this.looping = true
+      this.schedule(0)
+    }
   }
 
   /**
@@ -281,16 +297,46 @@ export class GroupRunner {
 
   private schedule(delay: number): void {
     if (this.stopped) return
+    // One pending tick at most, whoever schedules (the loop itself, or a reload's new interval).
+    if (this.timer) clearTimeout(this.timer)
     this.timer = setTimeout(() => {
       const started = this.parts.clock.now()
+      this.ticking = true
+      this.tickStarted = started
       this.evaluate('auto')
         .catch((err) => this.log.error({ group: this.name, err }, 'evaluation failed'))
         .finally(() => {
+          this.ticking = false
           const elapsed = this.parts.clock.now() - started
+          // Read now, not when the tick started: a reload during the tick sets the next delay.
           this.schedule(Math.max(0, this.parts.settings.interval - elapsed))
         })
     }, delay)
     this.timer.unref?.()
+  }
+
+  /**
+   * A config reload: swaps in new settings (bounds, loop and governor), policies and event
+   * listener, between two evaluations, never during one: if one is running, this waits for it
+   * and the new parts apply from the next. An operation in flight keeps what it started with
+   * (its drain timeout, its notifiers). A new interval reschedules the pending tick to
+   * `interval` after the last one started. Bounds narrowed below the current size are enforced
+   * by the governor at the next evaluation, as bounds always are (a decision says "3 is above max 2").
+   */
+  async reconfigure(next: GroupReconfig): Promise<void> {
+    // A new evaluation may start while this waits for one to end: wait for that one too.
+    while (this.evaluating) await this.evaluating.catch(() => {})
+    const before = this.parts.settings
+    this.parts.settings = next.settings
+    this.parts.policies = next.policies
+    this.parts.events = next.events
+    // The governor reads bounds and cooldowns from `settings.governor`; its remembered state
+    // (stabilization history, last change) stays, so a reload never resets a cooldown.
+    if (next.settings.interval !== before.interval && this.looping && !this.ticking && !this.stopped) {
+      const since = this.tickStarted === undefined ? 0 : this.parts.clock.now() - this.tickStarted
+      this.schedule(Math.max(0, next.settings.interval - since))
+    }
+    this.log.debug({ group: this.name, interval: next.settings.interval }, 'group reconfigured')
   }
 
   /** Observe, and when no operation is in flight, decide and act. One evaluation at a time. */
@@ -400,7 +446,7 @@ export class GroupRunner {
     forced = false,
     startsCooldown = true,
   ): { record: DecisionRecord; done: Promise<DecisionRecord> } {
-    const { store, target, router, settings, clock, telemetry } = this.parts
+    const { store, target, router, settings, clock, telemetry, events } = this.parts
     const direction = decision.to > decision.from ? 'up' : 'down'
     const previous = this.state
     // Intent first, so a restart knows this was in flight; then the cooldown starts.
@@ -411,7 +457,10 @@ export class GroupRunner {
     }
     const record = this.record(decision, trigger, 'pending', now, forced)
     this.log.info({ group: this.name, trigger }, decision.reason)
-    this.emit(record, 'started')
+    // The operation reports to the notifiers it started with, even if a reload swaps them meanwhile.
+    const emit = (kind: ScaleEvent['kind'], extra?: Partial<ScaleEvent>) =>
+      this.emit(record, kind, extra, events)
+    emit('started')
     const drainTimeout = settings.drainTimeout
     /** Instances drained by this operation, to give back to the router if it fails. */
     const drained = new Set<string>()
@@ -436,7 +485,7 @@ export class GroupRunner {
               : undefined,
             progress: (message) => {
               this.log.info({ group: this.name }, message)
-              this.emit(record, 'progress', { message })
+              emit('progress', { message })
             },
           },
           this.abort.signal,
@@ -451,7 +500,7 @@ export class GroupRunner {
           durationMs / 1000,
         )
         this.log.info({ group: this.name, durationMs }, `now at ${decision.to} (took ${durationMs}ms)`)
-        this.emit(record, 'applied', { durationMs, added: result.added, removed: result.removed })
+        emit('applied', { durationMs, added: result.added, removed: result.removed })
         succeeded = true
         return this.finish(record, 'applied', { durationMs })
       } catch (err) {
@@ -465,7 +514,7 @@ export class GroupRunner {
             durationMs,
             reason: `${decision.reason} (no change: ${err.message})`,
           })
-          this.emit(record, 'unchanged', { durationMs, message: err.message })
+          emit('unchanged', { durationMs, message: err.message })
           return this.finish(record, 'held', { durationMs })
         }
         const error = errorMessage(err)
@@ -476,7 +525,7 @@ export class GroupRunner {
           { group: this.name, err },
           `scaling ${decision.from} → ${decision.to} failed: ${error}`,
         )
-        this.emit(record, 'failed', { durationMs, message: error })
+        emit('failed', { durationMs, message: error })
         return this.finish(record, 'failed', { error, durationMs })
       } finally {
         // Refresh at once so the API shows the new size without waiting for the next tick.
@@ -523,8 +572,13 @@ export class GroupRunner {
   }
 
   /** Tells the group's notifiers; a throwing listener never reaches the loop. */
-  private emit(record: DecisionRecord, kind: ScaleEvent['kind'], extra: Partial<ScaleEvent> = {}): void {
-    const { events, target, clock } = this.parts
+  private emit(
+    record: DecisionRecord,
+    kind: ScaleEvent['kind'],
+    extra: Partial<ScaleEvent> = {},
+    events = this.parts.events,
+  ): void {
+    const { target, clock } = this.parts
     if (!events) return
     try {
       events({

@@ -8,6 +8,7 @@
  * describe('prometheus source', { skip }, () => { … })
  */
 import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 
 /** Where a command is on PATH (or the absolute path that exists), or undefined. */
 export function findCommand(name: string): string | undefined {
@@ -37,4 +38,16 @@ export function requireCommand(name: string, what: string, hint = `no "${name}" 
 /** True when this process runs as root (dockerd needs it). */
 export function isRoot(): boolean {
   return process.getuid?.() === 0
+}
+
+/** The browser the dashboard tests drive with playwright-core: Debian's `chromium` package. */
+export const CHROMIUM_PATH = process.env.TIDE_CHROMIUM ?? '/usr/bin/chromium'
+
+/** `requireComponent` for Chromium (test/e2e/dashboard.test.ts). */
+export function requireChromium(): string | false {
+  return requireComponent(
+    existsSync(CHROMIUM_PATH),
+    'Chromium',
+    `no browser at ${CHROMIUM_PATH}; apt-get install chromium, or set TIDE_CHROMIUM`,
+  )
 }

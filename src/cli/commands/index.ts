@@ -8,6 +8,7 @@ import type { Context } from '../context.js'
 import { registerDockerScaler } from './docker-scaler.js'
 import { registerDropletAutoscale } from './droplet-autoscale.js'
 import { registerImport } from './import.js'
+import { registerReload } from './reload.js'
 import { registerSimulate } from './simulate.js'
 
 export type RegisterCommand = (program: Command, ctx: Context, done: (code: number) => void) => void
@@ -16,5 +17,6 @@ export const EXTRA_COMMANDS: RegisterCommand[] = [
   registerDockerScaler,
   registerDropletAutoscale,
   registerImport,
+  registerReload,
   registerSimulate,
 ]
