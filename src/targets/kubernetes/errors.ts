@@ -7,7 +7,10 @@
  * - E_K8S_CONFLICT (409): the replicas kept changing under Tide (another writer: an HPA, kubectl,
  *   a GitOps tool) through every retry of a conflicting update.
  * - E_K8S_NOT_READY (502): new pods were not ready within `ready_timeout`; the message has each
- *   pod's state (Pending: Unschedulable, ImagePullBackOff, readiness probe failing…).
+ *   pod's state (Pending: Unschedulable, readiness probe failing…).
+ * - E_K8S_POD_FAILED (502): the new pods cannot start (CrashLoopBackOff, ImagePullBackOff,
+ *   ErrImagePull, CreateContainerConfigError…, or phase Failed) and none is still starting;
+ *   the message has each pod's reason. Kubernetes keeps retrying them; the replicas stay as set.
  * - E_K8S_API (502): any other failure of the API (5xx after retries, 422, timeouts).
  */
 import { TargetError, TideError } from '../../core/errors.js'
@@ -18,6 +21,7 @@ export type KubernetesErrorCode =
   | 'E_K8S_FORBIDDEN'
   | 'E_K8S_CONFLICT'
   | 'E_K8S_NOT_READY'
+  | 'E_K8S_POD_FAILED'
   | 'E_K8S_API'
 
 const STATUS: Record<KubernetesErrorCode, number> = {
@@ -26,6 +30,7 @@ const STATUS: Record<KubernetesErrorCode, number> = {
   E_K8S_FORBIDDEN: 403,
   E_K8S_CONFLICT: 409,
   E_K8S_NOT_READY: 502,
+  E_K8S_POD_FAILED: 502,
   E_K8S_API: 502,
 }
 

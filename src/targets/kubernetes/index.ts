@@ -98,7 +98,7 @@ export const kubernetesTargetSchema = z
       .optional()
       .describe('The Service whose EndpointSlices give readiness, with `readiness: endpointslices`.'),
     ready_timeout: duration('5m').describe(
-      'How long a scale-up waits for the new pods to be Ready before it fails with E_K8S_NOT_READY (the pods keep starting).',
+      'How long a scale-up waits for the new pods to be Ready before it fails with E_K8S_NOT_READY (the pods keep starting). Pods that cannot start (CrashLoopBackOff, ImagePullBackOff…) fail it sooner, with E_K8S_POD_FAILED.',
     ),
     request_timeout: duration('10s').describe('The longest one call to the Kubernetes API may take.'),
     deletion_cost: z

@@ -4,10 +4,14 @@
  *
  * A pod is `ready` only when Kubernetes says so (its Ready condition is True: every container
  * passed its readiness probe) and it is not being deleted; a pod with an IP but not Ready is
- * `starting`, so the router never sends a request to a pod the Service would not.
+ * `starting`, so the router never sends a request to a pod the Service would not. A pod that
+ * cannot start (CrashLoopBackOff, ImagePullBackOff, phase Failed…: failing.ts) is `failed`, with
+ * Kubernetes' reason and message, restarts and last exit in its detail; it is `ready` again once
+ * Kubernetes calls it Ready.
  */
 import type { Instance, InstanceState } from '../../core/types.js'
 import type { KubeObject } from './client.js'
+import { podFailure, type PodFailure, restartNote } from './failing.js'
 
 export const DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost'
 
@@ -42,12 +46,18 @@ function time(text: unknown): number {
   return Number.isFinite(ms) ? ms : 0
 }
 
-/** Why a pod is not ready yet, in one line ("Pending: 0/3 nodes are available", "ImagePullBackOff"). */
+/** Why a pod that can start is not ready yet, in one line ("Pending: not scheduled (Unschedulable…)", "Pending: ContainerCreating"). */
 function waitingDetail(pod: Pod): string {
   const phase = pod?.status?.phase ?? 'Pending'
-  for (const s of pod?.status?.containerStatuses ?? []) {
-    const waiting = s.state?.waiting
-    if (waiting?.reason) return `${phase}: ${waiting.reason}${waiting.message ? ` (${waiting.message})` : ''}`
+  for (const [list, prefix] of [
+    [pod?.status?.initContainerStatuses, 'Init:'],
+    [pod?.status?.containerStatuses, ''],
+  ] as const) {
+    for (const s of list ?? []) {
+      const waiting = s.state?.waiting
+      if (waiting?.reason)
+        return `${phase}: ${prefix}${waiting.reason}${waiting.message ? ` (${waiting.message})` : ''}`
+    }
   }
   const scheduled = condition(pod, 'PodScheduled')
   if (scheduled?.status === 'False')
@@ -66,21 +76,27 @@ export function podInstance(pod: Pod, port: number | string | undefined): Instan
   const ready = condition(pod, 'Ready')
   let state: InstanceState
   let detail: string
+  let failure: PodFailure | undefined
   if (pod.metadata?.deletionTimestamp) {
     state = 'stopping'
     detail = `terminating (deletion requested, grace ${pod.metadata.deletionGracePeriodSeconds ?? '?'}s)`
   } else if (pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded') {
     state = 'failed'
-    detail = `${pod.status.phase}${pod.status.reason ? `: ${pod.status.reason}` : ''}`
+    detail =
+      podFailure(pod)?.detail ?? `${pod.status.phase}${pod.status.reason ? `: ${pod.status.reason}` : ''}`
   } else if (ready?.status === 'True' && address) {
     state = 'ready'
-    detail = `ready on ${address}`
+    const restarts = restartNote(pod)
+    detail = `ready on ${address}${restarts ? `; ${restarts}` : ''}`
   } else if (ready?.status === 'True') {
     state = 'starting'
     detail =
       resolved === undefined
         ? 'ready, but its containers declare no port: set target.port'
         : `ready, but port ${JSON.stringify(port)} is not one of its container ports`
+  } else if ((failure = podFailure(pod))) {
+    state = 'failed'
+    detail = failure.detail
   } else {
     state = 'starting'
     detail = waitingDetail(pod)

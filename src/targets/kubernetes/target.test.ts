@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, afterEach, before, describe, test } from 'node:test'
 import {
+  EXIT_CODE_ANNOTATION,
   isReady,
   type KubernetesEmulator,
   startKubernetesEmulator,
@@ -353,5 +354,74 @@ describe('kubernetes target on the API emulator', { skip }, () => {
     const pod = k8s.pods().find((p) => p.metadata.name.startsWith('api-') && !p.metadata.deletionTimestamp)!
     assert.equal(status.instances[0]!.id, pod.metadata.name)
     assert.equal(status.instances[0]!.address, `${pod.status.podIP}:18094`)
+  })
+
+  test('a Deployment with an image that does not exist: the scale-up fails at once with E_K8S_POD_FAILED, status() shows the pods failed with the reason', async () => {
+    await k8s.createDeployment('badimage', {
+      replicas: 0,
+      port: 18096,
+      image: 'example/does-not-exist:1',
+    })
+    // ready_timeout is long: only the failing pods can end the scale-up this soon.
+    const target = make({ workload: 'deployment/badimage', ready_timeout: '10m' })
+    const started = Date.now()
+    await assert.rejects(target.scale(2, { reason: 'test' }, signal), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'E_K8S_POD_FAILED')
+      assert.match(
+        err.message,
+        /^deployment default\/badimage: 0 of 2 pods ready and the others cannot start: badimage-\w+-\w+: (ErrImagePull|ImagePullBackOff): .*does-not-exist.*; badimage-\w+-\w+: .*Kubernetes keeps retrying them \(replicas stay at 2\)$/,
+      )
+      return true
+    })
+    assert.ok(Date.now() - started < 60_000, 'failed well before ready_timeout')
+    assert.equal(k8s.store.get('deployments', 'default', 'badimage')!.spec.replicas, 2)
+    const status = await target.status(signal)
+    assert.equal(status.desired, 2)
+    assert.equal(status.ready, 0)
+    assert.deepEqual(
+      status.instances.map((i) => i.state),
+      ['failed', 'failed'],
+    )
+    for (const i of status.instances)
+      assert.match(i.detail ?? '', /^(ErrImagePull|ImagePullBackOff): .*\(container app\)$/)
+    assert.match(
+      status.message ?? '',
+      /^2 of 2 pods cannot start \(badimage-\w+-\w+: (ErrImagePull|ImagePullBackOff)/,
+    )
+  })
+
+  test('a crash-looping pod is failed with its restarts and last exit; once it recovers it is ready and serves', async () => {
+    await k8s.createDeployment('crashy', {
+      replicas: 0,
+      port: 18097,
+      annotations: { [EXIT_CODE_ANNOTATION]: '2' },
+    })
+    const target = make({ workload: 'deployment/crashy', ready_timeout: '10m' })
+    const seen: Instance[] = []
+    target.watch((s) => seen.push(...s.instances))
+    await assert.rejects(target.scale(1, { reason: 'test' }, signal), {
+      code: 'E_K8S_POD_FAILED',
+      message: /crashy-\w+-\w+: (Error: exited with exit code 2|CrashLoopBackOff: back-off)/,
+    })
+    await waitFor('a CrashLoopBackOff with restarts', 15_000, () =>
+      seen.some(
+        (i) =>
+          i.state === 'failed' &&
+          /^CrashLoopBackOff: .*\d+ restarts?, last exit code 2 \(Error\)/.test(i.detail ?? ''),
+      ),
+    )
+    const name = (await target.status(signal)).instances[0]!.id
+    const pod = k8s.store.get('pods', 'default', name)!
+    delete pod.metadata.annotations![EXIT_CODE_ANNOTATION]
+    k8s.store.update('pods', pod)
+    await waitFor('the pod to be ready again', 15_000, async () => (await target.status(signal)).ready === 1)
+    const [recovered] = (await target.status(signal)).instances
+    assert.equal(recovered!.id, name, 'the same pod, restarted')
+    assert.match(
+      recovered!.detail ?? '',
+      /^ready on .*; container app: \d+ restarts?, last exit code 2 \(Error\)$/,
+    )
+    assert.equal((await fetch(`http://${recovered!.address}/`)).headers.get('x-pod'), name)
+    assert.equal((await target.status(signal)).message, undefined)
   })
 })

@@ -6,7 +6,10 @@
  *           → list + watch pods (or the Service's EndpointSlices): instances, readiness
  *   status: GET scale (desired) + the watched instances
  *   scale up:   PUT scale (with its resourceVersion; 409 → read again, retry)
- *               → wait until `to` pods are Ready (watch), at most `ready_timeout`
+ *               → wait until `to` pods are Ready (watch), at most `ready_timeout`; pods that
+ *               cannot start (CrashLoopBackOff, ImagePullBackOff…) with none left starting
+ *               fail it at once (E_K8S_POD_FAILED), so a wake from zero answers its held
+ *               requests now rather than at `ready_timeout`
  *   scale down: choose victims (StatefulSet: the highest ordinals; Deployment: the engine's
  *               choice, else not-ready, else newest) → mark them with a low
  *               controller.kubernetes.io/pod-deletion-cost so the ReplicaSet removes those
@@ -173,7 +176,10 @@ export class KubernetesTarget implements Target {
       ready: instances.filter((i) => i.state === 'ready').length,
     }
     const problem = this.reflector?.problem
+    const failed = instances.filter((i) => i.state === 'failed')
     if (problem) status.message = problem
+    else if (failed.length > 0)
+      status.message = `${failed.length} of ${instances.length} pods cannot start (${failed[0]!.id}: ${failed[0]!.detail ?? 'failed'})`
     return status
   }
 
@@ -313,7 +319,17 @@ export class KubernetesTarget implements Target {
           )
         }
       }
-      if (instances.filter((i) => i.state === 'ready').length >= to) return finish(added)
+      const ready = instances.filter((i) => i.state === 'ready').length
+      if (ready >= to) return finish(added)
+      const cannot = this.cannotStart(instances, to)
+      if (cannot) {
+        return fail(
+          new KubernetesError(
+            'E_K8S_POD_FAILED',
+            `${describeWorkload(this.workload!)}: ${ready} of ${to} pods ready and the others cannot start: ${cannot.map((i) => `${i.id}: ${i.detail ?? 'failed'}`).join('; ')}. Kubernetes keeps retrying them (replicas stay at ${to})`,
+          ),
+        )
+      }
       if (performance.now() - started >= this.settings.ready_timeout) {
         const waiting = instances
           .filter((i) => i.state !== 'ready')
@@ -329,6 +345,20 @@ export class KubernetesTarget implements Target {
         )
       }
     })
+  }
+
+  /**
+   * The failed pods, when they are why a scale-up to `to` cannot finish: some pod has failed
+   * (failing.ts), none is still starting, and no more pods are to come — a Deployment's
+   * ReplicaSet creates all of its pods at once; a StatefulSet creates the next ordinal only once
+   * the one before is Ready, so its failed pod holds the rest back. Undefined while there is hope.
+   */
+  private cannotStart(instances: Instance[], to: number): Instance[] | undefined {
+    const live = instances.filter((i) => i.state !== 'stopping')
+    const failed = live.filter((i) => i.state === 'failed')
+    if (failed.length === 0 || live.some((i) => i.state === 'starting')) return undefined
+    if (live.length < to && this.workload!.kind !== 'statefulset') return undefined
+    return failed
   }
 
   /** Waits until no more than `to` pods are live (not terminating), at most ready_timeout; returns those that went. */

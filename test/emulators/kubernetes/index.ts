@@ -1,7 +1,8 @@
 /**
  * A Kubernetes API emulator for tests: a real HTTP server on loopback (server.ts) over an object
  * store with resource versions and watch history (store.ts), with the controllers and a fake
- * kubelet that turn replicas into pods with real listening sockets or processes (kubelet.ts).
+ * kubelet that turn replicas into pods with real listening sockets or processes (kubelet.ts),
+ * and pods that fail as real ones do (a missing image, a crash loop: see kubelet.ts' header).
  * No real API server can run here; this one follows the official definitions in
  * ../shared/apis/kubernetes-*.json and checks its own responses against them.
  *
@@ -19,7 +20,7 @@ import { Kubelet, type KubeletOptions } from './kubelet.js'
 import { ApiServer, type ApiServerOptions } from './server.js'
 import { type Obj, Store } from './store.js'
 
-export { isReady } from './kubelet.js'
+export { EXIT_CODE_ANNOTATION, isReady } from './kubelet.js'
 export type { Fault, PolicyRule, RequestAttributes } from './server.js'
 export type { Obj } from './store.js'
 
@@ -45,6 +46,14 @@ export interface WorkloadOptions {
   grace?: number
   labels?: Record<string, string>
   podManagementPolicy?: 'OrderedReady' | 'Parallel'
+  /** The container image; see kubelet.ts for the names that fail to pull. @default 'example/app:1' */
+  image?: string
+  /** Pod template annotations (`EXIT_CODE_ANNOTATION` makes the container crash-loop). */
+  annotations?: Record<string, string>
+  /** More fields of the container, merged over the defaults (`env` with `valueFrom`, `envFrom`…). */
+  container?: Record<string, unknown>
+  /** The pod's init containers. */
+  initContainers?: Array<Record<string, unknown>>
 }
 
 export interface KubernetesEmulator {
@@ -80,7 +89,7 @@ export async function startKubernetesEmulator(options: EmulatorOptions = {}): Pr
     const labels = o.labels ?? { app: name }
     const container: Record<string, unknown> = {
       name: 'app',
-      image: 'example/app:1',
+      image: o.image ?? 'example/app:1',
       ports: [
         { containerPort: o.port ?? 8080, ...(o.portName ? { name: o.portName } : {}), protocol: 'TCP' },
       ],
@@ -91,12 +100,18 @@ export async function startKubernetesEmulator(options: EmulatorOptions = {}): Pr
     }
     if (o.command) container.command = o.command
     if (o.env) container.env = Object.entries(o.env).map(([n, value]) => ({ name: n, value }))
+    Object.assign(container, o.container)
+    const podSpec: Record<string, unknown> = {
+      containers: [container],
+      terminationGracePeriodSeconds: o.grace ?? 2,
+    }
+    if (o.initContainers) podSpec.initContainers = o.initContainers
     const spec: Record<string, unknown> = {
       replicas: o.replicas ?? 1,
       selector: { matchLabels: labels },
       template: {
-        metadata: { labels },
-        spec: { containers: [container], terminationGracePeriodSeconds: o.grace ?? 2 },
+        metadata: { labels, ...(o.annotations ? { annotations: o.annotations } : {}) },
+        spec: podSpec,
       },
     }
     if (kind === 'StatefulSet') {

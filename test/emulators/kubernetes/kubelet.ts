@@ -21,6 +21,31 @@
  *
  * `served` records every request a pod's socket server answered and whether the pod was Ready at
  * that moment, so a test can prove no request reached a pod before Kubernetes called it ready.
+ *
+ * Pods that cannot start, as real ones fail (container statuses as the kubelet writes them),
+ * chosen by the pod template:
+ *
+ * - an image that does not exist: its registry host ends in `.invalid` (RFC 2606: never
+ *   resolves; `no-such-registry.invalid/app:1`) or its name contains `does-not-exist`
+ *   (`example/does-not-exist:1`). The container waits with `ErrImagePull`, then
+ *   `ImagePullBackOff`, then `ErrImagePull` again… with a growing back-off; no IP, phase Pending.
+ * - an image that is not a valid reference (`Example/App:1`, `app: 1`): `InvalidImageName`.
+ * - an env `valueFrom.configMapKeyRef` / `secretKeyRef` or an `envFrom` `configMapRef` /
+ *   `secretRef` that is not `optional: true`: `CreateContainerConfigError` (`configmap "x" not
+ *   found`): the emulator stores no ConfigMaps or Secrets, so every reference is a missing one.
+ * - the pod annotation `emulator.tide.dev/exit-code: "<n>"` (`EXIT_CODE_ANNOTATION`; set it in
+ *   the template's metadata): the container (socket runtime) exits with code n `crashAfter` ms
+ *   after it starts, without ever listening. With the `process` runtime, a command that exits is
+ *   the same crash with its real exit code (a command that cannot run: exit 128, StartError).
+ *   A crash is `state.terminated` {exitCode, reason Error|Completed, startedAt, finishedAt}; the
+ *   first restart is at once, later ones wait `backoff` ms doubling up to `maxBackoff` in
+ *   `waiting` {reason CrashLoopBackOff, message "back-off … restarting failed container=…"}, and
+ *   every restart adds one to `restartCount` and keeps the crash in `lastState.terminated`.
+ *   Removing the annotation from the pod makes its next restart succeed: a pod that recovers.
+ *
+ * The image and config checks apply to init containers too (`initContainerStatuses`, and the
+ * app containers wait with PodInitializing); init containers that pass them count as completed.
+ * Checks and the annotation are read again at every retry, so fixing the pod lets it start.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -39,7 +64,16 @@ export interface KubeletOptions {
   runtime?: 'socket' | 'process'
   /** Working directory of `process` containers. */
   cwd?: string
+  /** The first back-off of a crash loop or a failed image pull; it doubles each time. @default 100 */
+  backoff?: number
+  /** The longest back-off (the kubelet's is 5 minutes). @default 1600 */
+  maxBackoff?: number
+  /** How long a container with the exit-code annotation runs before it exits. @default 50 */
+  crashAfter?: number
 }
+
+/** A pod annotation: its container exits with this code soon after every start (a crash loop). */
+export const EXIT_CODE_ANNOTATION = 'emulator.tide.dev/exit-code'
 
 export interface Served {
   pod: string
@@ -60,6 +94,32 @@ interface Running {
   timers: NodeJS.Timeout[]
   stopping?: Promise<void>
   ready: boolean
+  /** Restarts after crashes so far (the container status' restartCount). */
+  restarts: number
+  /** When the current container started. */
+  startedAt?: string
+  /** The last crash, for `lastState.terminated`. */
+  lastTerminated?: Terminated
+  /** Retries of a container that could not be created (image pull, config), for the back-off. */
+  attempts: number
+}
+
+interface Terminated {
+  exitCode: number
+  signal?: number
+  reason: string
+  message?: string
+  startedAt?: string
+  finishedAt: string
+  containerID: string
+}
+
+/** Why the kubelet cannot create a container: the waiting reason and message it reports. */
+interface Blocked {
+  init: boolean
+  container: string
+  reason: 'ErrImagePull' | 'InvalidImageName' | 'CreateContainerConfigError'
+  message: string
 }
 
 const DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost'
@@ -78,7 +138,16 @@ export class Kubelet {
     private readonly store: Store,
     options: KubeletOptions = {},
   ) {
-    this.options = { startDelay: 30, readyDelay: 50, probeInterval: 25, runtime: 'socket', ...options }
+    this.options = {
+      startDelay: 30,
+      readyDelay: 50,
+      probeInterval: 25,
+      runtime: 'socket',
+      backoff: 100,
+      maxBackoff: 1600,
+      crashAfter: 50,
+      ...options,
+    }
     store.on('change', this.onChange)
     this.schedule()
   }
@@ -324,7 +393,15 @@ export class Kubelet {
     }
     if (run) return
     if (pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded') return
-    run = { uid, name: pod.metadata.name, namespace: pod.metadata.namespace!, timers: [], ready: false }
+    run = {
+      uid,
+      name: pod.metadata.name,
+      namespace: pod.metadata.namespace!,
+      timers: [],
+      ready: false,
+      restarts: 0,
+      attempts: 0,
+    }
     this.running.set(uid, run)
     const current = run
     current.timers.push(
@@ -340,13 +417,22 @@ export class Kubelet {
   private async startContainer(run: Running): Promise<void> {
     let pod = this.fresh(run)
     if (!pod || this.closed) return
+    const blocked = cannotCreate(pod)
+    if (blocked) return this.holdBack(run, pod, blocked)
+    run.attempts = 0
     const container = pod.spec.containers?.[0] ?? { name: 'app' }
     const port = container.ports?.[0]?.containerPort ?? 8080
+    const exitCode = this.options.runtime === 'socket' ? crashCode(pod) : undefined
     run.port = port
-    for (let attempt = 0; attempt < 20 && !run.ip; attempt++) {
-      const ip = `${this.ipBase}.${this.nextIp++}`
+    for (let attempt = 0; attempt < 20 && !run.server && !run.child; attempt++) {
+      const ip = run.ip ?? `${this.ipBase}.${this.nextIp++}`
       if (this.nextIp > 254) this.nextIp = 1
       if (this.options.runtime === 'socket') {
+        // A container that crashes at start never listens; the pod has its IP all the same.
+        if (exitCode !== undefined) {
+          run.ip = ip
+          break
+        }
         const server = this.socketServer(run)
         const ok = await new Promise<boolean>((resolve) => {
           server.once('error', () => resolve(false))
@@ -355,22 +441,33 @@ export class Kubelet {
         if (ok) {
           run.server = server
           run.ip = ip
-        }
+        } else if (run.ip) break // the pod keeps its IP across restarts; nothing else to try
       } else {
         run.ip = ip
-        run.child = this.spawnContainer(container, ip, port)
+        const child = this.spawnContainer(container, ip, port)
+        run.child = child
+        child.once('error', (err) =>
+          this.exited(run, child, { exitCode: 128, reason: 'StartError', message: err.message }),
+        )
+        child.once('exit', (code, signal) =>
+          this.exited(run, child, {
+            exitCode: code ?? 128 + (signal ? (SIGNALS[signal] ?? 0) : 0),
+            ...(signal && SIGNALS[signal] ? { signal: SIGNALS[signal] } : {}),
+          }),
+        )
       }
     }
     pod = this.fresh(run)
     if (!pod || !run.ip) return
     const started = now()
+    run.startedAt = started
     pod.spec.nodeName = 'emulated-node'
     pod.status = {
       phase: 'Running',
       hostIP: '127.0.0.1',
       podIP: run.ip,
       podIPs: [{ ip: run.ip }],
-      startTime: started,
+      startTime: pod.status?.startTime ?? started,
       conditions: [
         { type: 'PodScheduled', status: 'True', lastTransitionTime: started },
         { type: 'Initialized', status: 'True', lastTransitionTime: started },
@@ -384,13 +481,175 @@ export class Kubelet {
           imageID: '',
           ready: false,
           started: true,
-          restartCount: 0,
+          restartCount: run.restarts,
           state: { running: { startedAt: started } },
+          ...(run.lastTerminated ? { lastState: { terminated: run.lastTerminated } } : {}),
         },
       ],
     }
+    const init = initStatuses(pod, started)
+    if (init) pod.status.initContainerStatuses = init
     this.store.update('pods', pod)
+    if (exitCode !== undefined) {
+      run.timers.push(setTimeout(() => this.exited(run, undefined, { exitCode }), this.options.crashAfter))
+      return
+    }
     this.probe(run, container.readinessProbe?.httpGet?.path ?? '/')
+  }
+
+  /**
+   * The container exited without being asked (a crash): Ready goes False, the container status
+   * is `terminated`, and the kubelet restarts it, at once the first time, then after a back-off
+   * that doubles (CrashLoopBackOff), each restart counted in `restartCount`.
+   */
+  private exited(
+    run: Running,
+    child: ChildProcess | undefined,
+    how: { exitCode: number; signal?: number; reason?: string; message?: string },
+  ): void {
+    if (child && run.child !== child) return // an earlier container of the pod
+    run.child = undefined
+    const pod = this.fresh(run)
+    if (!pod || this.closed || run.stopping) return
+    run.ready = false
+    run.timers.forEach(clearTimeout)
+    run.timers = []
+    if (run.server) {
+      const server = run.server
+      run.server = undefined
+      server.closeAllConnections()
+      server.close()
+    }
+    const container = pod.spec.containers?.[0] ?? { name: 'app' }
+    const terminated: Terminated = {
+      exitCode: how.exitCode,
+      ...(how.signal ? { signal: how.signal } : {}),
+      reason: how.reason ?? (how.exitCode === 0 ? 'Completed' : 'Error'),
+      ...(how.message ? { message: how.message } : {}),
+      ...(run.startedAt ? { startedAt: run.startedAt } : {}),
+      finishedAt: now(),
+      containerID: `emulated://${run.uid}/${run.restarts}`,
+    }
+    const at = now()
+    for (const c of pod.status?.conditions ?? []) {
+      if ((c.type === 'Ready' || c.type === 'ContainersReady') && c.status !== 'False') {
+        c.status = 'False'
+        c.lastTransitionTime = at
+      }
+    }
+    const status = {
+      name: container.name,
+      image: container.image ?? 'emulated',
+      imageID: '',
+      ready: false,
+      started: false,
+      restartCount: run.restarts,
+      state: { terminated },
+      ...(run.lastTerminated ? { lastState: { terminated: run.lastTerminated } } : {}),
+    }
+    pod.status.containerStatuses = [status]
+    this.store.update('pods', pod)
+    run.lastTerminated = terminated
+    const delay =
+      run.restarts === 0
+        ? 0
+        : Math.min(this.options.backoff * 2 ** (run.restarts - 1), this.options.maxBackoff)
+    const restart = () => {
+      if (!this.fresh(run) || this.closed || run.stopping) return
+      run.restarts++
+      void this.startContainer(run).catch(() => {})
+    }
+    if (delay === 0) {
+      run.timers.push(setTimeout(restart, 10))
+      return
+    }
+    run.timers.push(
+      setTimeout(
+        () => {
+          const current = this.fresh(run)
+          if (!current || this.closed || run.stopping) return
+          current.status.containerStatuses = [
+            {
+              ...status,
+              state: {
+                waiting: {
+                  reason: 'CrashLoopBackOff',
+                  message: `back-off ${seconds(delay)} restarting failed container=${container.name} pod=${run.name}_${run.namespace}(${run.uid})`,
+                },
+              },
+              lastState: { terminated },
+            },
+          ]
+          this.store.update('pods', current)
+        },
+        Math.min(10, delay / 2),
+      ),
+      setTimeout(restart, delay),
+    )
+  }
+
+  /**
+   * A container the kubelet cannot create: the pod stays Pending with the container waiting
+   * for the reason, and the kubelet tries again after a back-off (an image pull alternates
+   * ErrImagePull and ImagePullBackOff). Each try reads the pod again: a fixed pod starts.
+   */
+  private holdBack(run: Running, pod: Obj, blocked: Blocked): void {
+    const attempt = run.attempts++
+    const pulling = blocked.reason === 'ErrImagePull'
+    const reason = pulling && attempt % 2 === 1 ? 'ImagePullBackOff' : blocked.reason
+    const image = (blocked.init ? pod.spec.initContainers : pod.spec.containers)?.find(
+      (c: { name: string }) => c.name === blocked.container,
+    )?.image
+    const message = reason === 'ImagePullBackOff' ? `Back-off pulling image "${image}"` : blocked.message
+    const at =
+      pod.status?.conditions?.find(
+        (c: { type: string; status: string }) => c.type === 'PodScheduled' && c.status === 'True',
+      )?.lastTransitionTime ?? now()
+    const waitingFor = (c: { name: string; image?: string }, init: boolean) => ({
+      name: c.name,
+      image: c.image ?? 'emulated',
+      imageID: '',
+      ready: false,
+      started: false,
+      restartCount: 0,
+      state: {
+        waiting:
+          init === blocked.init && c.name === blocked.container
+            ? { reason, message }
+            : { reason: blocked.init && !init ? 'PodInitializing' : 'ContainerCreating' },
+      },
+    })
+    const notReady = (type: string, why: string) => ({
+      type,
+      status: 'False',
+      lastTransitionTime: at,
+      reason: why,
+    })
+    const status: Obj['status'] = {
+      phase: 'Pending',
+      hostIP: '127.0.0.1',
+      startTime: pod.status?.startTime ?? at,
+      conditions: [
+        { type: 'PodScheduled', status: 'True', lastTransitionTime: at },
+        blocked.init
+          ? notReady('Initialized', 'ContainersNotInitialized')
+          : { type: 'Initialized', status: 'True', lastTransitionTime: at },
+        notReady('ContainersReady', 'ContainersNotReady'),
+        notReady('Ready', 'ContainersNotReady'),
+      ],
+      containerStatuses: (pod.spec.containers ?? []).map((c: { name: string }) => waitingFor(c, false)),
+    }
+    if (pod.spec.initContainers?.length)
+      status.initContainerStatuses = pod.spec.initContainers.map((c: { name: string }) => waitingFor(c, true))
+    if (JSON.stringify(pod.status) !== JSON.stringify(status) || pod.spec.nodeName !== 'emulated-node') {
+      pod.spec.nodeName = 'emulated-node'
+      pod.status = status
+      this.store.update('pods', pod)
+    }
+    const delay = pulling
+      ? Math.min(this.options.backoff * 2 ** Math.floor(attempt / 2), this.options.maxBackoff)
+      : this.options.maxBackoff
+    run.timers.push(setTimeout(() => void this.startContainer(run).catch(() => {}), delay))
   }
 
   private spawnContainer(
@@ -549,6 +808,134 @@ function resolvePort(target: number | string, pod: Obj | undefined): number | un
   if (typeof target === 'number') return target
   for (const c of pod?.spec?.containers ?? []) {
     for (const p of c.ports ?? []) if (p.name === target) return p.containerPort
+  }
+  return undefined
+}
+
+/** Signal numbers for a `process` container killed by one (exit code 128 + n, as a shell says). */
+const SIGNALS: Partial<Record<NodeJS.Signals, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGABRT: 6,
+  SIGKILL: 9,
+  SIGSEGV: 11,
+  SIGPIPE: 13,
+  SIGTERM: 15,
+}
+
+/** "100ms", "1.6s", "10s": how the kubelet's back-off message reads. */
+function seconds(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : `${Math.round(ms / 100) / 10}s`
+}
+
+/** The exit code the pod's annotation asks its container to crash with, if any. */
+function crashCode(pod: Obj): number | undefined {
+  const text = pod.metadata.annotations?.[EXIT_CODE_ANNOTATION]
+  if (text === undefined) return undefined
+  const code = Number(text)
+  return Number.isInteger(code) && code >= 0 && code <= 255 ? code : 1
+}
+
+/** Init containers, once the pod runs: each one completed (exit code 0). */
+function initStatuses(pod: Obj, at: string): Obj['status'][] | undefined {
+  const init: Array<{ name: string; image?: string }> = pod.spec.initContainers ?? []
+  if (init.length === 0) return undefined
+  return init.map((c) => ({
+    name: c.name,
+    image: c.image ?? 'emulated',
+    imageID: '',
+    ready: true,
+    started: false,
+    restartCount: 0,
+    state: {
+      terminated: {
+        exitCode: 0,
+        reason: 'Completed',
+        startedAt: at,
+        finishedAt: at,
+        containerID: `emulated://${c.name}`,
+      },
+    },
+  }))
+}
+
+const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
+/** A container image reference, as the kubelet parses it (distribution/reference, simplified). */
+const IMAGE_REFERENCE = new RegExp(
+  `^(?:[a-zA-Z0-9-]+(?:\\.[a-zA-Z0-9-]+)*(?::[0-9]+)?/)?${COMPONENT}(?:/${COMPONENT})*(?::[\\w][\\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`,
+)
+
+interface ContainerSpec {
+  name: string
+  image?: string
+  env?: Array<{
+    name: string
+    valueFrom?: {
+      configMapKeyRef?: { name?: string; optional?: boolean }
+      secretKeyRef?: { name?: string; optional?: boolean }
+    }
+  }>
+  envFrom?: Array<{
+    configMapRef?: { name?: string; optional?: boolean }
+    secretRef?: { name?: string; optional?: boolean }
+  }>
+}
+
+/** Why the kubelet cannot create this container (the header's conventions), if it can't. */
+function containerProblem(c: ContainerSpec, init: boolean): Blocked | undefined {
+  // No image at all: the real API server refuses such a pod; the emulator's tests may omit it.
+  const image = c.image
+  const at = { init, container: c.name }
+  if (image !== undefined && !IMAGE_REFERENCE.test(image)) {
+    return {
+      ...at,
+      reason: 'InvalidImageName',
+      message: `Failed to apply default image tag "${image}": couldn't parse image name "${image}": invalid reference format`,
+    }
+  }
+  const first = image?.split('/')[0] ?? ''
+  const host = image?.includes('/') && /[.:]/.test(first) ? first.replace(/:\d+$/, '') : undefined
+  if (host?.endsWith('.invalid')) {
+    return {
+      ...at,
+      reason: 'ErrImagePull',
+      message: `Failed to pull image "${image}": rpc error: code = Unknown desc = failed to pull and unpack image "${image}": failed to resolve reference "${image}": dial tcp: lookup ${host}: no such host`,
+    }
+  }
+  if (image?.includes('does-not-exist')) {
+    return {
+      ...at,
+      reason: 'ErrImagePull',
+      message: `Failed to pull image "${image}": rpc error: code = NotFound desc = failed to pull and unpack image "${image}": failed to resolve reference "${image}": not found`,
+    }
+  }
+  const refs = [
+    ...(c.env ?? []).flatMap((e) => [
+      ['configmap', e.valueFrom?.configMapKeyRef] as const,
+      ['secret', e.valueFrom?.secretKeyRef] as const,
+    ]),
+    ...(c.envFrom ?? []).flatMap((e) => [
+      ['configmap', e.configMapRef] as const,
+      ['secret', e.secretRef] as const,
+    ]),
+  ]
+  for (const [kind, ref] of refs) {
+    if (ref && !ref.optional)
+      return { ...at, reason: 'CreateContainerConfigError', message: `${kind} "${ref.name ?? ''}" not found` }
+  }
+  return undefined
+}
+
+/** The first container of the pod the kubelet cannot create: init containers first. */
+function cannotCreate(pod: Obj): Blocked | undefined {
+  for (const c of (pod.spec.initContainers ?? []) as ContainerSpec[]) {
+    const problem = containerProblem(c, true)
+    if (problem) return problem
+  }
+  for (const c of (pod.spec.containers ?? []) as ContainerSpec[]) {
+    const problem = containerProblem(c, false)
+    if (problem) return problem
   }
   return undefined
 }
