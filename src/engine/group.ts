@@ -85,6 +85,11 @@ export interface GroupReconfig {
   events?: GroupParts['events']
 }
 
+/** What failed, for the answer to held requests: `instance web-1 exited with code 1; …`. */
+function failures(instances: GroupStatus['instances']): string {
+  return instances.map((i) => `instance ${i.id} ${i.detail ?? 'failed'}`).join('; ')
+}
+
 /** Refused because the group is busy or cooling down; the API answers 409. */
 export class ConflictError extends TideError {
   constructor(code: 'E_BUSY' | 'E_COOLDOWN', message: string) {
@@ -125,6 +130,8 @@ export class GroupRunner {
   private wakeAfterOperation = false
   /** The router holds requests for want of a ready instance (a demand episode is open). */
   private waiting = false
+  /** Held requests were answered because no instance could start, and none has been ready since. */
+  private cannotStart = false
   /** Instances the target last reported as `failed`, to see new failures. */
   private failedIds = new Set<string>()
 
@@ -220,6 +227,7 @@ export class GroupRunner {
       router.setBackends(backends)
       if (backends.length > 0) this.waiting = false
     }
+    if (status.ready > 0) this.cannotStart = false
     this.startFailed(status)
   }
 
@@ -237,8 +245,7 @@ export class GroupRunner {
     this.failedIds = new Set(failed.map((i) => i.id))
     if (!this.waiting || fresh.length === 0 || status.ready > 0) return
     if (status.instances.some((i) => i.state === 'starting')) return
-    const what = fresh.map((i) => `instance ${i.id} ${i.detail ?? 'failed'}`).join('; ')
-    this.answerHeld(what)
+    this.answerHeld(failures(fresh))
   }
 
   /** Answers the requests held for this group 503 (E_ROUTER_WAKE_FAILED) and closes the episode. */
@@ -246,6 +253,7 @@ export class GroupRunner {
     const router = this.parts.router
     if (!router?.wakeFailed) return
     this.waiting = false
+    this.cannotStart = true
     const answered = router.wakeFailed(reason)
     this.log.warn(
       { group: this.name, answered, reason },
@@ -267,7 +275,18 @@ export class GroupRunner {
       this.wakeAfterOperation = true
       return
     }
-    if (this.status.desired > 0) return // instances are on their way; the request waits for them
+    if (this.status.desired > 0) {
+      // Instances are on their way and the request waits for them, unless none can come: held
+      // requests were already answered because no instance could start, none has been ready since,
+      // and every one is still failed (a crash loop in its back-off, an image that cannot be
+      // pulled). Nothing new fails to say so again (startFailed), so holding the request until
+      // `queue.timeout` would only delay the same answer. A first crash of a serving instance still
+      // holds requests for its replacement.
+      const { instances } = this.status
+      if (this.cannotStart && instances.length > 0 && instances.every((i) => i.state === 'failed'))
+        this.answerHeld(failures(instances))
+      return
+    }
     const to = Math.max(1, this.parts.settings.min)
     const reason = `scale up 0 → ${to}: a request arrived while the group was at zero`
     this.apply(makeDecision(0, to, reason), 'auto', this.parts.clock.now())

@@ -252,19 +252,13 @@ export class ProxyServer {
   // ─── queue ─────────────────────────────────────────────────────────────────
 
   enqueue(c: ClientConn, now: number): void {
-    if (!this.demanded) {
-      this.demanded = true
-      try {
-        this.opts.onDemand()
-      } catch (err) {
-        this.logger?.error({ group: this.opts.group, err }, 'router: onDemand listener threw')
-      }
-    }
     if (this.closing) {
+      this.demand()
       c.fail('E_ROUTER_CLOSED', 'the router is shutting down')
       return
     }
     if (this.queued >= this.opts.queueDepth) {
+      this.demand()
       c.fail(
         'E_ROUTER_QUEUE_FULL',
         `no instance of group ${this.opts.group} is ready and ${this.queued} requests are already waiting`,
@@ -284,6 +278,20 @@ export class ProxyServer {
     this.qTail = c
     if (this.queueTimer === null) {
       this.queueTimer = setTimeout(() => this.expire(), this.opts.queueTimeoutMs)
+    }
+    // Told once the request is in the queue, so a listener that answers the queue at once (its
+    // group cannot start an instance: failQueue) answers this request too.
+    this.demand()
+  }
+
+  /** A request found no ready backend: tells `onDemand` once per episode (until backends appear). */
+  private demand(): void {
+    if (this.demanded) return
+    this.demanded = true
+    try {
+      this.opts.onDemand()
+    } catch (err) {
+      this.logger?.error({ group: this.opts.group, err }, 'router: onDemand listener threw')
     }
   }
 

@@ -146,6 +146,19 @@ describe(
       assert.match(status.instances[0]?.detail ?? '', /registry\.example\.invalid/)
     })
 
+    test('a later request while the pod still cannot start: answered at once too, not after queue.timeout', async () => {
+      // The wake is over and failed; the pod stays in ImagePullBackOff, so nothing new fails.
+      await waitFor('the badimage wake to end', AT_ONCE_MS, () =>
+        tide.controller
+          .decisions('badimage', { limit: 20 })
+          .some((d) => d.from === 0 && d.outcome === 'failed'),
+      )
+      const answers = await Promise.all(Array.from({ length: 2 }, () => get('badimage', '/later')))
+      assertAnsweredAtOnce(answers, 'badimage', /badimage-\w+-\w+ (ErrImagePull|ImagePullBackOff): /)
+      const again = await get('badimage', '/again')
+      assertAnsweredAtOnce([again], 'badimage', /ImagePullBackOff|ErrImagePull/)
+    })
+
     test('the crash-looping pod recovers: the group serves again', async () => {
       const name = tide.controller.getGroup('crashy').instances[0]!.id
       const pod = k8s.store.get('pods', 'default', name)!
