@@ -13,29 +13,15 @@ import { after, before, describe, test } from 'node:test'
 import { Registry } from 'prom-client'
 import type { ScaleEvent } from '../core/types.js'
 import { silentLogger } from '../engine/log.js'
-import { ALERTMANAGER_EVENTS, eventAlert } from '../notify/alertmanager.js'
 import { AsgApi } from '../targets/aws-asg/index.js'
 import { SwarmApi } from '../targets/docker-swarm/client.js'
 import { receiverSchema } from './config.js'
 import { receiverMetrics } from './metrics.js'
 import { Receiver } from './receiver.js'
 import { createReceiverServer } from './server.js'
+import { seedAlerts } from '../../test/support/swarm.js'
 
 const TOKEN = 'receiver-test-token-0123'
-
-/** [alertname, service, status, request, summary] of what the alertmanager notifier sends. */
-function seedAlerts(events: ScaleEvent[]): string[][] {
-  return events
-    .filter((e) => (ALERTMANAGER_EVENTS as readonly string[]).includes(e.kind))
-    .map((e) => eventAlert(e))
-    .map((a) => [
-      a.labels.alertname!,
-      a.labels.service!,
-      a.labels.status!,
-      a.annotations.request!,
-      a.annotations.summary!,
-    ])
-}
 
 describe('receiver failure paths and HTTP surface (Docker and AWS unreachable)', () => {
   let dir: string

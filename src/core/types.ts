@@ -165,6 +165,12 @@ export interface PolicyInput {
    * Policies that forecast (`predictive`) read it; it must not be written to.
    */
   history?: (metric: string, since: number, until?: number) => Array<{ at: number; value: number }>
+  /**
+   * false: the caller reads no sentence, so the policy may leave its answer's `reason` empty
+   * (`tide simulate` makes half a million decisions and reads none). The answer's kind and size
+   * are the same either way; the daemon never sets it. @default true
+   */
+  explain?: boolean
 }
 
 /**

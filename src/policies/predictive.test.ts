@@ -220,6 +220,28 @@ describe('predictive', () => {
     )
   })
 
+  test('property: explain: false gives the same answer with no sentence (what tide simulate relies on)', () => {
+    const cases = fc.record({
+      current: fc.integer({ min: 1, max: 30 }),
+      total: fc.double({ min: 0, max: 400, noNaN: true }),
+      // From half a day of history (no forecast yet) to three and a half days.
+      at: fc.integer({ min: 12 * 60, max: 84 * 60 }).map((minute) => minute * MIN),
+      amplitude: fc.double({ min: 0, max: 5, noNaN: true }),
+      mode: fc.constantFrom('scale', 'forecast-only'),
+    })
+    fc.assert(
+      fc.property(cases, ({ current, total, at, amplitude, mode }) => {
+        const daily = (t: number) => 50 * (1 + amplitude * Math.max(0, Math.sin((2 * Math.PI * t) / DAY)))
+        const i = input(at, current, total, historyOf(daily, 0, at))
+        const told = policy({ mode })(i)
+        const quiet = policy({ mode })({ ...i, explain: false })
+        assert.deepEqual(quiet, { ...told, reason: '' })
+        assert.notEqual(told.reason, '')
+      }),
+      { numRuns: 60 },
+    )
+  })
+
   test('bad config names the key', () => {
     const bad = policySchema.safeParse({
       kind: 'predictive',

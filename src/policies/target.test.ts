@@ -185,6 +185,17 @@ describe('target policy', () => {
       else assert.match(result.reason, c.reason)
     })
   }
+  test('explain: false gives the same answer with no sentence (what tide simulate relies on)', () => {
+    for (const c of cases) {
+      const told = decideTarget(c.config ?? concurrency8, input(c.current, c.reading, c.now ?? 0))
+      const quiet = decideTarget(c.config ?? concurrency8, {
+        ...input(c.current, c.reading, c.now ?? 0),
+        explain: false,
+      })
+      assert.deepEqual(quiet, { ...told, reason: '' }, c.name)
+      assert.notEqual(told.reason, '', c.name)
+    }
+  })
 })
 
 describe('target policy on a group value that is not a sum (HPA Object metric)', () => {

@@ -68,17 +68,11 @@ function instances(n: number): string {
 }
 
 /**
- * What a caller that reads no sentence may add to the policy input: with `explain: false`
- * (`tide simulate`, which makes half a million decisions and reads none of their sentences) the
- * answer's `reason` is empty. The answer itself is the same; the daemon never sets it.
+ * Whether the caller reads the sentences: true unless it set `PolicyInput.explain` to false
+ * (`tide simulate`), in which case the answer's `reason` is empty and the answer otherwise the same.
  */
-export interface Explain {
-  explain?: boolean
-}
-
-/** Whether the caller reads the sentences (true unless it said `explain: false`). */
 export function explains(input: PolicyInput): boolean {
-  return (input as PolicyInput & Explain).explain !== false
+  return input.explain !== false
 }
 
 function within(ratio: number, tolerance: number): boolean {

@@ -63,6 +63,29 @@ async function router(route: Record<string, unknown> = {}): Promise<Router> {
   return r
 }
 
+/** A started router (see `router`) whose backends are `instances` by id (`{ a: up }`), in that order. */
+async function routerTo(
+  instances: Record<string, Upstream | string>,
+  route: Record<string, unknown> = {},
+): Promise<Router> {
+  const r = await router(route)
+  r.setBackends(
+    Object.entries(instances).map(([id, up]) => ({ id, address: typeof up === 'string' ? up : up.address })),
+  )
+  return r
+}
+
+/** Two instances, a and b, each answering `body` after `ms`, behind a router. */
+async function pair(ms: number, body = 'ok'): Promise<{ a: Upstream; b: Upstream; r: Router }> {
+  const handler: Handler = async (_req, res) => {
+    await sleep(ms)
+    res.end(body)
+  }
+  const a = await upstream(handler)
+  const b = await upstream(handler)
+  return { a, b, r: await routerTo({ a, b }) }
+}
+
 const agents: Agent[] = []
 after(async () => {
   for (const agent of agents) await agent.close()
@@ -71,6 +94,31 @@ function agent(connections = 16): Agent {
   const a = new Agent({ connections, keepAliveTimeout: 10_000 })
   agents.push(a)
   return a
+}
+
+/**
+ * Load on `r` from `clients` clients (over as many connections), each sending its next request to
+ * `/` as soon as the last is answered, until `stop()`; that resolves to how many requests failed
+ * (a status other than 200, or no answer at all).
+ */
+function load(r: Router, options: { method?: 'GET' | 'POST'; body?: string } = {}, clients = 8) {
+  const dispatcher = agent(clients)
+  let failures = 0
+  let stopped = false
+  const loop = async () => {
+    while (!stopped) {
+      const res = await get(r, '/', { ...options, dispatcher }).catch(() => ({ status: 0 }))
+      if (res.status !== 200) failures++
+    }
+  }
+  const loops = Array.from({ length: clients }, loop)
+  return {
+    async stop(): Promise<number> {
+      stopped = true
+      await Promise.all(loops)
+      return failures
+    },
+  }
 }
 
 async function get(
@@ -133,8 +181,7 @@ describe('router: proxying', () => {
       res.writeHead(201, { 'X-From': 'instance', 'Content-Type': 'application/json' })
       res.end(JSON.stringify({ path: req.url, method: req.method }))
     })
-    const r = await router()
-    r.setBackends([{ id: 'a', address: up.address }])
+    const r = await routerTo({ a: up })
     const res = await get(r, '/hello?x=1')
     assert.equal(res.status, 201)
     assert.equal(res.headers['x-from'], 'instance')
@@ -149,8 +196,7 @@ describe('router: proxying', () => {
       req.on('data', (chunk: Buffer) => res.write(`echo:${chunk.toString()};`))
       req.on('end', () => res.end('done'))
     })
-    const r = await router()
-    r.setBackends([{ id: 'a', address: up.address }])
+    const r = await routerTo({ a: up })
     const [host, port] = r.address.split(':')
     const socket = connect(Number(port), host)
     await once(socket, 'connect')
@@ -180,8 +226,7 @@ describe('router: proxying', () => {
           'Keep-Alive: timeout=30\r\nProxy-Thing: 1\r\nTrailer: X-T\r\nX-Kept: yes\r\n\r\nok',
       )
     })
-    const r = await router()
-    r.setBackends([{ id: 'a', address: up.address }])
+    const r = await routerTo({ a: up })
     const response = await raw(
       r.address,
       'GET /h HTTP/1.1\r\nHost: app.example\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\n' +
@@ -206,8 +251,7 @@ describe('router: proxying', () => {
 
   test('pipelined requests are answered in order', async () => {
     const up = await upstream((req, res) => res.end(`you asked ${req.url}`))
-    const r = await router()
-    r.setBackends([{ id: 'a', address: up.address }])
+    const r = await routerTo({ a: up })
     const response = await raw(
       r.address,
       'GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
@@ -221,8 +265,7 @@ describe('router: proxying', () => {
       res.write('hel')
       res.end('lo')
     })
-    const r = await router()
-    r.setBackends([{ id: 'a', address: up.address }])
+    const r = await routerTo({ a: up })
     const response = await raw(r.address, 'GET / HTTP/1.0\r\n\r\n')
     assert.match(response, /^HTTP\/1\.1 200 OK\r\n/)
     assert.equal(headersOf(response)['transfer-encoding'], undefined)
@@ -232,8 +275,7 @@ describe('router: proxying', () => {
 
   test('malformed or ambiguous requests get a 400 with a JSON body and are not forwarded', async () => {
     const up = await upstream()
-    const r = await router()
-    r.setBackends([{ id: 'a', address: up.address }])
+    const r = await routerTo({ a: up })
     for (const bad of [
       'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n',
       'GET / HTTP/1.1\r\nHost: x\r\n folded: line\r\n\r\n',
@@ -252,17 +294,7 @@ describe('router: proxying', () => {
 
 describe('router: balancing and failures', () => {
   test('least outstanding spreads concurrent slow requests evenly', async () => {
-    const slow: Handler = async (_req, res) => {
-      await sleep(150)
-      res.end('slow')
-    }
-    const a = await upstream(slow)
-    const b = await upstream(slow)
-    const r = await router()
-    r.setBackends([
-      { id: 'a', address: a.address },
-      { id: 'b', address: b.address },
-    ])
+    const { a, b, r } = await pair(150, 'slow')
     const dispatcher = agent(10)
     const results = await Promise.all(Array.from({ length: 10 }, () => get(r, '/', { dispatcher })))
     assert.ok(results.every((x) => x.status === 200))
@@ -275,11 +307,7 @@ describe('router: balancing and failures', () => {
     const dead = await upstream()
     const deadAddress = dead.address
     await dead.kill()
-    const r = await router()
-    r.setBackends([
-      { id: 'dead', address: deadAddress },
-      { id: 'a', address: a.address },
-    ])
+    const r = await routerTo({ dead: deadAddress, a })
     const results = await Promise.all(
       Array.from({ length: 6 }, () => get(r, '/', { method: 'POST', body: 'x' })),
     )
@@ -290,44 +318,20 @@ describe('router: balancing and failures', () => {
   })
 
   test('an instance that dies mid-load fails only the requests in flight on it', async () => {
-    const handler: Handler = async (_req, res) => {
-      await sleep(20)
-      res.end('ok')
-    }
-    const a = await upstream(handler)
-    const b = await upstream(handler)
-    const r = await router()
-    r.setBackends([
-      { id: 'a', address: a.address },
-      { id: 'b', address: b.address },
-    ])
-    const dispatcher = agent(8)
-    let failures = 0
-    let inFlightOnB = -1
-    let stop = false
+    const { a, b, r } = await pair(20)
     // POST is not idempotent, so the router may not retry it after the instance got it.
-    const loop = async () => {
-      while (!stop) {
-        const res = await get(r, '/', { method: 'POST', body: 'work', dispatcher }).catch(() => ({
-          status: 0,
-        }))
-        if (res.status !== 200) failures++
-      }
-    }
-    const loops = Array.from({ length: 8 }, loop)
+    const traffic = load(r, { method: 'POST', body: 'work' })
     await until(() => b.total >= 10, 'load on b')
-    inFlightOnB = b.active
+    const inFlightOnB = b.active
     await b.kill()
     await until(() => a.total >= 60, 'more load on a')
-    stop = true
-    await Promise.all(loops)
+    const failures = await traffic.stop()
     assert.ok(failures <= inFlightOnB, `${failures} failed but only ${inFlightOnB} were in flight on b`)
   })
 
   test('an instance that does not answer within upstream_timeout gets a 504', async () => {
     const up = await upstream(() => {}) // never answers
-    const r = await router({ upstream_timeout: '1s' })
-    r.setBackends([{ id: 'a', address: up.address }])
+    const r = await routerTo({ a: up }, { upstream_timeout: '1s' })
     const res = await get(r)
     assert.equal(res.status, 504)
     assert.equal(JSON.parse(res.body).code, 'E_ROUTER_UPSTREAM_TIMEOUT')
@@ -396,27 +400,8 @@ describe('router: scale from zero', () => {
 
 describe('router: drain', () => {
   test('drain under load: no failed request, and it resolves only once the instance is idle', async () => {
-    const handler: Handler = async (_req, res) => {
-      await sleep(15)
-      res.end('ok')
-    }
-    const a = await upstream(handler)
-    const b = await upstream(handler)
-    const r = await router()
-    r.setBackends([
-      { id: 'a', address: a.address },
-      { id: 'b', address: b.address },
-    ])
-    const dispatcher = agent(8)
-    let failures = 0
-    let stop = false
-    const loop = async () => {
-      while (!stop) {
-        const res = await get(r, '/', { dispatcher }).catch(() => ({ status: 0 }))
-        if (res.status !== 200) failures++
-      }
-    }
-    const loops = Array.from({ length: 8 }, loop)
+    const { a, b, r } = await pair(15)
+    const traffic = load(r)
     await until(() => b.total >= 20 && b.active > 0, 'load on b')
     const drained = await r.drain('b', 5000)
     // Resolved: nothing is in flight on b, as b itself sees it.
@@ -427,9 +412,7 @@ describe('router: drain', () => {
     await b.close()
     const before = a.total
     await until(() => a.total >= before + 40, 'load after the drain')
-    stop = true
-    await Promise.all(loops)
-    assert.equal(failures, 0)
+    assert.equal(await traffic.stop(), 0)
     assert.equal(b.total, servedByB, 'b got requests after its drain resolved')
   })
 
@@ -438,8 +421,7 @@ describe('router: drain', () => {
       await sleep(400)
       res.end('late')
     })
-    const r = await router()
-    r.setBackends([{ id: 'a', address: up.address }])
+    const r = await routerTo({ a: up })
     const pending = get(r)
     await until(() => up.active === 1, 'the request in flight')
     assert.deepEqual(await r.drain('a', 50), { inFlight: 1, timedOut: true })
@@ -453,8 +435,7 @@ describe('router: stats', () => {
       await sleep(100)
       res.end('ok')
     })
-    const r = await router()
-    r.setBackends([{ id: 'a', address: up.address }])
+    const r = await routerTo({ a: up })
     const dispatcher = agent(4)
     const start = r.stats().counters
     // Known pattern: 3 requests at once, then 1, each ~100 ms; the client measures what it waited.
@@ -566,12 +547,17 @@ describe('router: upgrade (WebSocket)', () => {
     'GET /ws HTTP/1.1\r\nHost: app.example\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n' +
     'Sec-WebSocket-Key: abc\r\nSec-WebSocket-Version: 13\r\n\r\n'
 
-  test('a 101 opens a tunnel: the head reaches the client, then bytes are echoed both ways', async () => {
+  /** An echo instance behind a router, and a client whose upgrade it has answered (the head read). */
+  async function tunnel() {
     const e = await echo()
-    const r = await router()
-    r.setBackends([{ id: 'a', address: e.up.address }])
+    const r = await routerTo({ a: e.up })
     const c = await client(r.address, UPGRADE)
     await until(() => c.text.includes('\r\n\r\n'), 'the 101')
+    return { e, r, c }
+  }
+
+  test('a 101 opens a tunnel: the head reaches the client, then bytes are echoed both ways', async () => {
+    const { e, r, c } = await tunnel()
     assert.match(c.text, /^HTTP\/1\.1 101 Switching Protocols\r\n/)
     const headers = headersOf(c.text)
     assert.equal(headers.upgrade, 'websocket')
@@ -596,8 +582,7 @@ describe('router: upgrade (WebSocket)', () => {
 
   test('bytes sent with the request head reach the instance after the 101', async () => {
     const e = await echo()
-    const r = await router()
-    r.setBackends([{ id: 'a', address: e.up.address }])
+    const r = await routerTo({ a: e.up })
     const c = await client(r.address, `${UPGRADE}early bytes`)
     await until(() => c.text.endsWith('early bytes'), 'the early bytes echoed')
     assert.match(c.text, /^HTTP\/1\.1 101 /)
@@ -605,11 +590,7 @@ describe('router: upgrade (WebSocket)', () => {
   })
 
   test('closing the client closes the instance side, and the request is counted done', async () => {
-    const e = await echo()
-    const r = await router()
-    r.setBackends([{ id: 'a', address: e.up.address }])
-    const c = await client(r.address, UPGRADE)
-    await until(() => c.text.includes('\r\n\r\n'), 'the 101')
+    const { e, r, c } = await tunnel()
     const upSocket = e.sockets[0]!
     let upClosed = false
     upSocket.on('close', () => (upClosed = true))
@@ -621,22 +602,14 @@ describe('router: upgrade (WebSocket)', () => {
   })
 
   test('the instance closing the tunnel closes the client', async () => {
-    const e = await echo()
-    const r = await router()
-    r.setBackends([{ id: 'a', address: e.up.address }])
-    const c = await client(r.address, UPGRADE)
-    await until(() => c.text.includes('\r\n\r\n'), 'the 101')
+    const { e, c } = await tunnel()
     e.sockets[0]!.end('bye')
     await until(() => c.closed, 'the client side closing')
     assert.ok(c.text.endsWith('bye'))
   })
 
   test('a drain waits for an open tunnel, and resolves once it closes', async () => {
-    const e = await echo()
-    const r = await router()
-    r.setBackends([{ id: 'a', address: e.up.address }])
-    const c = await client(r.address, UPGRADE)
-    await until(() => c.text.includes('\r\n\r\n'), 'the 101')
+    const { r, c } = await tunnel()
     let resolved = false
     const drained = r.drain('a', 5000).then((x) => {
       resolved = true
@@ -652,11 +625,7 @@ describe('router: upgrade (WebSocket)', () => {
   })
 
   test('past the drain timeout, the router closes the tunnel', async () => {
-    const e = await echo()
-    const r = await router()
-    r.setBackends([{ id: 'a', address: e.up.address }])
-    const c = await client(r.address, UPGRADE)
-    await until(() => c.text.includes('\r\n\r\n'), 'the 101')
+    const { r, c } = await tunnel()
     assert.deepEqual(await r.drain('a', 50), { inFlight: 1, timedOut: true })
     await until(() => c.closed, 'the tunnel closed by the router')
     await until(() => r.stats().counters.inFlight === 0, 'nothing in flight')
@@ -664,8 +633,7 @@ describe('router: upgrade (WebSocket)', () => {
 
   test('an answer other than 101 is a normal response', async () => {
     const e = await echo()
-    const r = await router()
-    r.setBackends([{ id: 'a', address: e.up.address }])
+    const r = await routerTo({ a: e.up })
     const response = await raw(r.address, UPGRADE.replace('/ws', '/refuse'), (t) => t.endsWith('no'))
     assert.match(response, /^HTTP\/1\.1 403 Forbidden\r\n/)
     assert.equal(headersOf(response)['content-length'], '2')
@@ -678,8 +646,7 @@ describe('router: upgrade (WebSocket)', () => {
     let connections = 0
     up.server.on('connection', () => connections++)
     // Without an 'upgrade' listener, Node answers upgrade requests as plain ones.
-    const r = await router()
-    r.setBackends([{ id: 'a', address: up.address }])
+    const r = await routerTo({ a: up })
     const dispatcher = agent(1)
     const response = await raw(r.address, UPGRADE, (t) => t.endsWith('plain /ws'))
     assert.match(response, /^HTTP\/1\.1 200 OK\r\n/)
@@ -704,10 +671,7 @@ describe('router: upgrade (WebSocket)', () => {
 
   test('with two worker processes: tunnels work and a drain waits for them', async () => {
     const e = await echo()
-    const r = createRouter('web', routeSchema.parse({ listen: '127.0.0.1:0', workers: 2 }))
-    cleanups.push(() => r.close())
-    await r.start()
-    r.setBackends([{ id: 'a', address: e.up.address }])
+    const r = await routerTo({ a: e.up }, { workers: 2 })
     const clients = await Promise.all([1, 2, 3, 4].map(() => client(r.address, UPGRADE)))
     for (const c of clients) {
       await until(() => c.text.includes('\r\n\r\n'), 'the 101')
@@ -735,8 +699,7 @@ describe('router: upgrade (WebSocket)', () => {
         'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
       )
     })
-    const r = await router()
-    r.setBackends([{ id: 'a', address: up.address }])
+    const r = await routerTo({ a: up })
     // Upgrade without the Connection token: not an upgrade request, so Upgrade is removed.
     const response = await raw(
       r.address,

@@ -26,7 +26,6 @@ import type {
   Policy,
   PolicyInput,
 } from '../core/types.js'
-import type { Explain } from '../policies/target.js'
 import type { Controller, Observation } from './model.js'
 
 export const MODELLED_METRICS = ['concurrency', 'load', 'load_1', 'request_rate', 'utilization'] as const
@@ -114,7 +113,7 @@ export function engineController(options: EngineControllerOptions): Controller {
   let now = 0
   // `explain: false`: the simulator reads no sentence, so the policies and the governor build
   // none (the sizes are the same; src/core/governor.ts, src/policies/target.ts).
-  const input: PolicyInput & Explain = {
+  const input: PolicyInput = {
     explain: false,
     now: 0,
     group: options.name,

@@ -12,27 +12,22 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
 import { SetDesiredCapacityCommand } from '@aws-sdk/client-auto-scaling'
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2'
-import { receiverSchema } from '../../src/alertmanager/config.js'
-import { Receiver } from '../../src/alertmanager/receiver.js'
 import { createReceiverServer } from '../../src/alertmanager/server.js'
-import type { ScaleEvent } from '../../src/core/types.js'
 import { silentLogger } from '../../src/engine/log.js'
 import {
-  AsgApi,
   type AwsAsgTargetConfig,
   awsAsgTargetSchema,
   createAwsAsgTarget,
-  Ec2Api,
 } from '../../src/targets/aws-asg/index.js'
 import { type SwarmNode, SwarmApi } from '../../src/targets/docker-swarm/index.js'
-import { type Moto, MOTO_CREDENTIALS, requireMoto, startMoto } from '../support/moto.js'
+import { type Moto, MOTO_CREDENTIALS, requireMoto } from '../support/moto.js'
 import {
-  acquireSwarm,
+  acquireSwarmNodes,
   eventually,
-  lockNodes,
+  nodeReceiver,
   requireSwarm,
-  startWorker,
   type Swarm,
+  type SwarmNodes,
   type Worker,
   type WorkerOptions,
 } from '../support/swarm.js'
@@ -42,32 +37,26 @@ const LABEL = 'tide.instance-id'
 const signal = () => AbortSignal.timeout(180_000)
 
 describe('draining Swarm nodes before their instances go (real Swarm, moto)', { skip }, () => {
+  let nodes: SwarmNodes
   let swarm: Swarm
   let moto: Moto
-  let unlockNodes: (() => void) | undefined
   let ec2: EC2Client
   let api: SwarmApi
-  const workers: Worker[] = []
   let n = 0
 
   before(async () => {
-    unlockNodes = await lockNodes()
-    swarm = await acquireSwarm()
-    moto = await startMoto()
+    nodes = await acquireSwarmNodes()
+    ;({ swarm, moto } = nodes)
     ec2 = new EC2Client({ endpoint: moto.endpoint, region: moto.region, credentials: MOTO_CREDENTIALS })
     api = new SwarmApi({ host: swarm.host })
   })
   after(async () => {
-    for (const w of workers) await w.remove().catch(() => undefined)
     ec2?.destroy()
-    await moto?.close()
-    await swarm?.release()
-    unlockNodes?.()
+    await nodes?.close()
   })
 
   async function worker(options: WorkerOptions = {}): Promise<Worker> {
-    const w = await startWorker(swarm, options)
-    workers.push(w)
+    const w = await nodes.addWorker(options)
     await eventually(`node ${w.nodeId} ready`, 60_000, async () => {
       const node = (await api.node(w.nodeId, signal())) as SwarmNode
       return node.Status?.State === 'ready'
@@ -90,6 +79,14 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
       .sort((a, b) => a.launch.getTime() - b.launch.getTime())
   }
 
+  /** A new group (max 3) with one instance, as EC2 has it. */
+  async function oneInstanceGroup() {
+    const asg = `drain-${++n}`
+    await moto.createGroup(asg, { min: 0, max: 3, desired: 1 })
+    const [first] = await instances(asg)
+    return { asg, first: first! }
+  }
+
   function target(asg: string, extra: Partial<Record<keyof AwsAsgTargetConfig, unknown>> = {}) {
     const config = awsAsgTargetSchema.parse({
       kind: 'aws-asg',
@@ -109,25 +106,29 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
   const tasksOn = async (service: string, nodeId: string) =>
     (await swarm.runningTasks(service)).filter((t) => t.NodeID === nodeId).length
 
-  test('a worker found by its hostname is drained, its tasks move, then its instance is terminated and the node removed', async () => {
-    const asg = `drain-${++n}`
-    await moto.createGroup(asg, { min: 0, max: 3, desired: 1 })
-    const [x] = await instances(asg)
-    const w = await worker({ hostname: x!.dns })
-    const web = await swarm.createService({ replicas: 4 })
-    await eventually('4 tasks running, some on the worker', 90_000, async () => {
-      return (await swarm.runningTasks(web)).length === 4 && (await tasksOn(web, w.nodeId)) > 0
+  /** A new service of `replicas` tasks, once they all run and some run on `w`. */
+  async function serviceOn(w: Worker, replicas: number): Promise<string> {
+    const name = await swarm.createService({ replicas })
+    await eventually(`${replicas} tasks running, some on the worker`, 90_000, async () => {
+      return (await swarm.runningTasks(name)).length === replicas && (await tasksOn(name, w.nodeId)) > 0
     })
+    return name
+  }
+
+  test('a worker found by its hostname is drained, its tasks move, then its instance is terminated and the node removed', async () => {
+    const { asg, first: x } = await oneInstanceGroup()
+    const w = await worker({ hostname: x.dns })
+    const web = await serviceOn(w, 4)
 
     const t = target(asg)
     const messages: string[] = []
     const result = await t.scale(0, { reason: 'test', progress: (m) => messages.push(m) }, signal())
-    assert.deepEqual(result.removed, [x!.id])
+    assert.deepEqual(result.removed, [x.id])
 
     const order = [
       /draining node .*found by hostname/,
       /drained, its tasks run elsewhere/,
-      new RegExp(`terminating ${x!.id}`),
+      new RegExp(`terminating ${x.id}`),
     ]
     const at = order.map((re) => messages.findIndex((m) => re.test(m)))
     assert.ok(
@@ -175,10 +176,8 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
   })
 
   test('tasks that cannot move: after drain_timeout the node is active again, its tasks return and the instance stays (E_SWARM_DRAIN_TIMEOUT)', async () => {
-    const asg = `drain-${++n}`
-    await moto.createGroup(asg, { min: 0, max: 3, desired: 1 })
-    const [y] = await instances(asg)
-    const w = await worker({ hostname: y!.dns })
+    const { asg, first: y } = await oneInstanceGroup()
+    const w = await worker({ hostname: y.dns })
     const pinned = await swarm.createService({ replicas: 1, constraints: [`node.id==${w.nodeId}`] })
     await eventually(
       'the pinned task runs on the worker',
@@ -189,7 +188,7 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
     const t = target(asg, { swarm: { host: swarm.host, drain_timeout: '3s', poll: '300ms' } })
     await assert.rejects(t.scale(0, { reason: 'test' }, signal()), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'E_SWARM_DRAIN_TIMEOUT')
-      assert.match(err.message, new RegExp(`instance ${y!.id}: node ${w.nodeId}`))
+      assert.match(err.message, new RegExp(`instance ${y.id}: node ${w.nodeId}`))
       assert.match(err.message, /has 0 of 1 tasks running elsewhere/)
       assert.match(err.message, /made active again and the instance kept/)
       return true
@@ -199,7 +198,7 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
     assert.equal(group.DesiredCapacity, 1)
     assert.deepEqual(
       group.Instances?.map((i) => [i.InstanceId, i.LifecycleState]),
-      [[y!.id, 'InService']],
+      [[y.id, 'InService']],
     )
     await eventually(
       'the pinned task runs again',
@@ -210,15 +209,13 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
   })
 
   test('an InService instance whose node cannot be found is refused before anything changes (E_SWARM_NODE_MATCH)', async () => {
-    const asg = `drain-${++n}`
-    await moto.createGroup(asg, { min: 0, max: 3, desired: 1 })
-    const [z] = await instances(asg)
+    const { asg, first: z } = await oneInstanceGroup()
     const t = target(asg)
     await assert.rejects(t.scale(0, { reason: 'test' }, signal()), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'E_SWARM_NODE_MATCH')
       assert.match(
         err.message,
-        new RegExp(`no Swarm node matches instance ${z!.id} \\(${z!.dns}, ${z!.ip.replace(/\./g, '\\.')}\\)`),
+        new RegExp(`no Swarm node matches instance ${z.id} \\(${z.dns}, ${z.ip.replace(/\./g, '\\.')}\\)`),
       )
       assert.match(err.message, /nothing was drained or terminated/)
       return true
@@ -228,10 +225,8 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
   })
 
   test('a manager node is drained and demoted before its instance goes; the swarm keeps its manager', async () => {
-    const asg = `drain-${++n}`
-    await moto.createGroup(asg, { min: 0, max: 3, desired: 1 })
-    const [m] = await instances(asg)
-    const w = await worker({ hostname: m!.dns, role: 'manager' })
+    const { asg, first: m } = await oneInstanceGroup()
+    const w = await worker({ hostname: m.dns, role: 'manager' })
     await eventually('the new manager is reachable', 60_000, async () => {
       const node = await api.node(w.nodeId, signal())
       return node.ManagerStatus?.Reachability === 'reachable'
@@ -239,9 +234,9 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
     const t = target(asg, { role: 'manager' })
     const messages: string[] = []
     const result = await t.scale(0, { reason: 'test', progress: (x) => messages.push(x) }, signal())
-    assert.deepEqual(result.removed, [m!.id])
+    assert.deepEqual(result.removed, [m.id])
     const demoted = messages.findIndex((x) => /demoted to worker/.test(x))
-    const terminated = messages.findIndex((x) => x.includes(`terminating ${m!.id}`))
+    const terminated = messages.findIndex((x) => x.includes(`terminating ${m.id}`))
     assert.ok(demoted >= 0 && demoted < terminated, messages.join('\n'))
     assert.ok(!(await nodeIds()).has(w.nodeId))
     const info = (await swarm.docker.info()) as { Swarm: { ControlAvailable: boolean; Managers: number } }
@@ -251,20 +246,18 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
   })
 
   test('removing the manager Tide talks to is refused (E_SWARM_QUORUM) and nothing changes', async () => {
-    const asg = `drain-${++n}`
-    await moto.createGroup(asg, { min: 0, max: 3, desired: 1 })
-    const [s] = await instances(asg)
+    const { asg, first: s } = await oneInstanceGroup()
     const self = (await api.selfNodeId(signal()))!
     await api.updateNode(
       self,
-      (node) => ({ ...node.Spec, Labels: { ...node.Spec?.Labels, [LABEL]: s!.id } }),
+      (node) => ({ ...node.Spec, Labels: { ...node.Spec?.Labels, [LABEL]: s.id } }),
       signal(),
     )
     try {
       const t = target(asg, { role: 'manager' })
       await assert.rejects(t.scale(0, { reason: 'test' }, signal()), (err: Error & { code?: string }) => {
         assert.equal(err.code, 'E_SWARM_QUORUM')
-        assert.match(err.message, new RegExp(`instance ${s!.id} is the Swarm manager Tide talks to`))
+        assert.match(err.message, new RegExp(`instance ${s.id} is the Swarm manager Tide talks to`))
         return true
       })
       assert.equal((await moto.describe(asg)).DesiredCapacity, 1)
@@ -286,34 +279,21 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
   })
 
   test('/v1/scale-nodes down drains the worker’s node, then terminates its instance with decrement', async () => {
-    const asg = `drain-${++n}`
-    await moto.createGroup(asg, { min: 0, max: 3, desired: 1 })
-    const [z] = await instances(asg)
-    const w = await worker({ hostname: z!.dns })
-    const web = await swarm.createService({ replicas: 2 })
-    await eventually('2 tasks running, one on the worker', 90_000, async () => {
-      return (await swarm.runningTasks(web)).length === 2 && (await tasksOn(web, w.nodeId)) > 0
-    })
-    const connection = { region: moto.region, endpoint: moto.endpoint, envFile: moto.envFile() }
-    const asgApi = new AsgApi(connection)
-    const ec2Api = new Ec2Api(connection)
-    const events: ScaleEvent[] = []
-    const config = receiverSchema.parse({
-      host: swarm.host,
-      nodes: {
-        region: moto.region,
-        endpoint: moto.endpoint,
-        worker: { asg, min: 0, max: 2 },
-        drain: { timeout: '90s', poll: '300ms' },
+    const { asg, first: z } = await oneInstanceGroup()
+    const w = await worker({ hostname: z.dns })
+    const web = await serviceOn(w, 2)
+    const scaler = nodeReceiver(
+      nodes,
+      api,
+      {
+        nodes: {
+          worker: { asg, min: 0, max: 2 },
+          drain: { timeout: '90s', poll: '300ms' },
+        },
       },
-    })
-    const receiver = new Receiver(config, {
-      logger: silentLogger(),
-      swarm: api,
-      asg: asgApi,
-      ec2: ec2Api,
-      events: (e) => events.push(e),
-    })
+      { ec2: true },
+    )
+    const { receiver, events } = scaler
     const server = createReceiverServer(receiver, { listen: '127.0.0.1:0', logger: silentLogger() })
     const base = await server.start()
     try {
@@ -334,9 +314,7 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
       assert.ok(events.some((e) => e.kind === 'applied' && e.trigger === 'scale_nodes'))
     } finally {
       await server.close()
-      await receiver.close()
-      asgApi.close()
-      ec2Api.close()
+      await scaler.close()
     }
   })
 })

@@ -29,6 +29,34 @@ function sink() {
   }
 }
 
+/**
+ * Starts `tide docker-scaler --json` with `env` (listening on a free loopback port, logging
+ * nothing, unless `env` says otherwise); resolves to the first line it printed, and a stop
+ * function that sends SIGTERM and expects exit code 0.
+ */
+async function startDropIn(env: Record<string, string>) {
+  const stdout = sink()
+  let signal: ((s: string) => void) | undefined
+  const exit = main(['node', 'tide', 'docker-scaler', '--json'], {
+    env: { TIDE_LISTEN: '127.0.0.1:0', TIDE_LOG_LEVEL: 'silent', ...env },
+    stdout,
+    stderr: sink(),
+    onSignal: (listener) => {
+      signal = listener
+      return () => (signal = undefined)
+    },
+  })
+  await eventually('the address on stdout', 30_000, () => stdout.text.includes('\n'))
+  const ready = JSON.parse(stdout.text.split('\n')[0]!) as { url: string; prefix: string; nodes: boolean }
+  return {
+    ...ready,
+    async stop() {
+      signal?.('SIGTERM')
+      assert.equal(await exit, 0)
+    },
+  }
+}
+
 describe('tide docker-scaler (drop-in) on a real Swarm', { skip }, () => {
   let swarm: Swarm
   let am: RunningAlertmanager
@@ -44,10 +72,7 @@ describe('tide docker-scaler (drop-in) on a real Swarm', { skip }, () => {
 
   test('serves the routes from the environment alone, with basic auth, and reports to Alertmanager', async () => {
     const name = await swarm.createService({ replicas: 1 })
-    const stdout = sink()
-    const stderr = sink()
-    let signal: ((s: string) => void) | undefined
-    const env = {
+    const tide = await startDropIn({
       DOCKER_HOST: swarm.host,
       TIDE_LISTEN: '127.0.0.1:0',
       SERVER_PREFIX: '/scaler',
@@ -57,22 +82,8 @@ describe('tide docker-scaler (drop-in) on a real Swarm', { skip }, () => {
       TIDE_RECEIVER_USERNAME: 'alertmanager',
       TIDE_RECEIVER_PASSWORD: 'correct horse battery',
       TIDE_LOG_LEVEL: 'silent',
-    }
-    const exit = main(['node', 'tide', 'docker-scaler', '--json'], {
-      env,
-      stdout,
-      stderr,
-      onSignal: (listener) => {
-        signal = listener
-        return () => (signal = undefined)
-      },
     })
-    await eventually('the address on stdout', 30_000, () => stdout.text.includes('\n'))
-    const { url, prefix, nodes } = JSON.parse(stdout.text.split('\n')[0]!) as {
-      url: string
-      prefix: string
-      nodes: boolean
-    }
+    const { url, prefix, nodes } = tide
     assert.equal(prefix, '/scaler')
     assert.equal(nodes, false)
     const basic = `Basic ${Buffer.from('alertmanager:correct horse battery').toString('base64')}`
@@ -109,34 +120,9 @@ describe('tide docker-scaler (drop-in) on a real Swarm', { skip }, () => {
       return (await am.alerts({ alertname: 'scale_service', service: name, status: 'success' })).length > 0
     })
 
-    signal?.('SIGTERM')
-    assert.equal(await exit, 0)
+    await tide.stop()
     await assert.rejects(fetch(`${url}/v1/ping`), 'the server is closed after the signal')
   })
-
-  /** Starts `tide docker-scaler --json` with `env`; resolves to its URL and a stop function. */
-  async function startDropIn(env: Record<string, string>) {
-    const stdout = sink()
-    let signal: ((s: string) => void) | undefined
-    const exit = main(['node', 'tide', 'docker-scaler', '--json'], {
-      env: { TIDE_LISTEN: '127.0.0.1:0', TIDE_LOG_LEVEL: 'silent', ...env },
-      stdout,
-      stderr: sink(),
-      onSignal: (listener) => {
-        signal = listener
-        return () => (signal = undefined)
-      },
-    })
-    await eventually('the address on stdout', 30_000, () => stdout.text.includes('\n'))
-    const { url } = JSON.parse(stdout.text.split('\n')[0]!) as { url: string }
-    return {
-      url,
-      async stop() {
-        signal?.('SIGTERM')
-        assert.equal(await exit, 0)
-      },
-    }
-  }
 
   test('/metrics counts the operations; with TIDE_STORE a restart keeps the alert group’s cooldown', async () => {
     const name = await swarm.createService({ replicas: 1 })

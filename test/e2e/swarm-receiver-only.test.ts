@@ -173,6 +173,6 @@ describe('tide run with only a receiver', { skip }, () => {
     // A new firing episode of the same group does act.
     const next = await post(webhook('firing', name, '2026-01-01T02:00:00Z'))
     assert.equal(next.body.message, `Scaling ${name} from 2 to 3 replicas (min: 1, max: 4)`)
-    await eventually('3 running tasks', 60_000, async () => (await swarm.runningTasks(name)).length === 3)
+    await swarm.waitForTasks(name, 3)
   })
 })

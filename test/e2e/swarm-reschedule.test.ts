@@ -6,60 +6,37 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { receiverSchema } from '../../src/alertmanager/config.js'
-import { Receiver } from '../../src/alertmanager/receiver.js'
 import { createReceiverServer } from '../../src/alertmanager/server.js'
-import type { ScaleEvent } from '../../src/core/types.js'
 import { silentLogger } from '../../src/engine/log.js'
-import { ALERTMANAGER_EVENTS, eventAlert } from '../../src/notify/alertmanager.js'
-import { AsgApi } from '../../src/targets/aws-asg/index.js'
 import { NodeWaiter, SwarmApi } from '../../src/targets/docker-swarm/index.js'
-import { type Moto, MOTO_CREDENTIALS, requireMoto, startMoto } from '../support/moto.js'
+import { type Moto, MOTO_CREDENTIALS, requireMoto } from '../support/moto.js'
 import {
-  acquireSwarm,
+  acquireSwarmNodes,
   eventually,
-  lockNodes,
+  nodeReceiver,
   requireSwarm,
-  startWorker,
+  seedAlerts,
   type Swarm,
-  type Worker,
+  type SwarmNodes,
 } from '../support/swarm.js'
 
 const skip = requireSwarm() || requireMoto()
 
-/** The alerts the default alertmanager notifier sends: [alertname, service, status, request, summary]. */
-function seedAlerts(events: ScaleEvent[]): string[][] {
-  return events
-    .filter((e) => (ALERTMANAGER_EVENTS as readonly string[]).includes(e.kind))
-    .map((e) => eventAlert(e))
-    .map((a) => [
-      a.labels.alertname!,
-      a.labels.service!,
-      a.labels.status!,
-      a.annotations.request!,
-      a.annotations.summary!,
-    ])
-}
 const TICK = /^Waited \d+ seconds for a total of \d+ worker nodes to come online$/
 
 describe('node scaling and rescheduling on a real Swarm with moto', { skip }, () => {
+  let nodes: SwarmNodes
   let swarm: Swarm
   let moto: Moto
-  let unlockNodes: (() => void) | undefined
   let api: SwarmApi
-  const workers: Worker[] = []
 
   before(async () => {
-    unlockNodes = await lockNodes()
-    swarm = await acquireSwarm()
-    moto = await startMoto()
+    nodes = await acquireSwarmNodes()
+    ;({ swarm, moto } = nodes)
     api = new SwarmApi({ host: swarm.host })
   })
   after(async () => {
-    for (const w of workers) await w.remove().catch(() => undefined)
-    await moto?.close()
-    await swarm?.release()
-    unlockNodes?.()
+    await nodes?.close()
   })
 
   test('the node waiter counts ready nodes with ≥, times out with a clear error, and a newer wait cancels an older one', async () => {
@@ -94,27 +71,13 @@ describe('node scaling and rescheduling on a real Swarm with moto', { skip }, ()
 
   test('scale-nodes up: the ASG grows, Tide waits for the worker to join, then reschedules labelled services onto it', async () => {
     await moto.createGroup('swarm-workers', { min: 0, max: 3, desired: 0 })
-    const events: ScaleEvent[] = []
-    const config = receiverSchema.parse({
-      host: swarm.host,
+    const scaler = nodeReceiver(nodes, api, {
       nodes: {
-        region: moto.region,
-        endpoint: moto.endpoint,
         worker: { asg: 'swarm-workers', min: 0, max: 2 },
       },
       reschedule: { interval: '300ms', timeout: '2m' },
     })
-    const asg = new AsgApi({
-      region: moto.region,
-      endpoint: moto.endpoint,
-      envFile: moto.envFile(),
-    })
-    const receiver = new Receiver(config, {
-      logger: silentLogger(),
-      swarm: api,
-      asg,
-      events: (e) => events.push(e),
-    })
+    const { receiver, events } = scaler
     const server = createReceiverServer(receiver, { listen: '127.0.0.1:0', logger: silentLogger() })
     const base = await server.start()
     try {
@@ -143,8 +106,7 @@ describe('node scaling and rescheduling on a real Swarm with moto', { skip }, ()
       // The "instance" boots and joins the swarm as a worker, its instance id in an engine label
       // (as user-data would set it), so the scale-down below can find and drain its node.
       const instance = (await moto.describe('swarm-workers')).Instances![0]!.InstanceId!
-      const worker = await startWorker(swarm, { engineLabels: { 'tide.instance-id': instance } })
-      workers.push(worker)
+      const worker = await nodes.addWorker({ engineLabels: { 'tide.instance-id': instance } })
       await receiver.idle()
 
       const done = events.find((e) => e.group === 'reschedule' && e.kind === 'applied')
@@ -261,54 +223,33 @@ describe('node scaling and rescheduling on a real Swarm with moto', { skip }, ()
       assert.ok(MOTO_CREDENTIALS.accessKeyId)
     } finally {
       await server.close()
-      await receiver.close()
-      asg.close()
+      await scaler.close()
     }
   })
 
   test('node waits: a newer scale-up cancels the older wait (a success alert); a timeout is an error alert', async () => {
     // Far more workers than will ever join, so both waits really wait whatever the swarm holds.
     await moto.createGroup('swarm-workers-wait', { min: 0, max: 20, desired: 10 })
-    const events: ScaleEvent[] = []
-    const config = receiverSchema.parse({
-      host: swarm.host,
+    const scaler = nodeReceiver(nodes, api, {
       nodes: {
-        region: moto.region,
-        endpoint: moto.endpoint,
         worker: { asg: 'swarm-workers-wait', min: 0, max: 20, up_by: 2 },
         // These instances are no Swarm nodes: the scale-down below is Docker Scaler's (AWS picks).
         drain: { enabled: false },
       },
       reschedule: { interval: '200ms', timeout: '1500ms' },
     })
-    const asg = new AsgApi({ region: moto.region, endpoint: moto.endpoint, envFile: moto.envFile() })
-    const receiver = new Receiver(config, {
-      logger: silentLogger(),
-      swarm: api,
-      asg,
-      events: (e) => events.push(e),
-    })
+    const { receiver, events } = scaler
     try {
       const signal = () => AbortSignal.timeout(60_000)
       const none = { groupLabels: {}, commonLabels: {}, commonAnnotations: {}, alerts: [] }
       const first = await receiver.run(
-        receiver.nodeAction(new URLSearchParams('scale=up&type=worker'), {
-          groupLabels: {},
-          commonLabels: {},
-          commonAnnotations: {},
-          alerts: [],
-        }),
+        receiver.nodeAction(new URLSearchParams('scale=up&type=worker'), none),
         signal(),
       )
       assert.equal(first.message, 'Changing the number of worker nodes on aws from 10 to 12')
       assert.equal(receiver.waiter.waiting, true)
       const second = await receiver.run(
-        receiver.nodeAction(new URLSearchParams('scale=up&type=worker&by=1'), {
-          groupLabels: {},
-          commonLabels: {},
-          commonAnnotations: {},
-          alerts: [],
-        }),
+        receiver.nodeAction(new URLSearchParams('scale=up&type=worker&by=1'), none),
         signal(),
       )
       assert.equal(second.message, 'Changing the number of worker nodes on aws from 12 to 13')
@@ -410,8 +351,7 @@ describe('node scaling and rescheduling on a real Swarm with moto', { skip }, ()
         'nothing but the checks already under way after close',
       )
     } finally {
-      await receiver.close()
-      asg.close()
+      await scaler.close()
     }
   })
 })

@@ -12,14 +12,13 @@ import { createReceiverServer } from '../../src/alertmanager/server.js'
 import { NoChangeError } from '../../src/core/errors.js'
 import type { ScaleEvent } from '../../src/core/types.js'
 import { silentLogger } from '../../src/engine/log.js'
-import { ALERTMANAGER_EVENTS, eventAlert } from '../../src/notify/alertmanager.js'
 import {
   DockerSwarmTarget,
   dockerSwarmTargetSchema,
   Rescheduler,
   SwarmApi,
 } from '../../src/targets/docker-swarm/index.js'
-import { acquireSwarm, eventually, requireSwarm, type Swarm } from '../support/swarm.js'
+import { acquireSwarm, eventually, requireSwarm, seedAlerts, type Swarm } from '../support/swarm.js'
 
 const skip = requireSwarm()
 
@@ -52,23 +51,6 @@ function webhook(
     groupKey: options.groupKey ?? `{}:{service="${labels.service}", scale="${labels.scale}"}`,
     truncatedAlerts: 0,
   }
-}
-
-/**
- * What the alertmanager notifier (default `on`) sends for these events, as seeds.md §3.6 lists
- * Docker Scaler's alerts: [alertname, service, status, request, summary].
- */
-function seedAlerts(events: ScaleEvent[]): string[][] {
-  return events
-    .filter((e) => (ALERTMANAGER_EVENTS as readonly string[]).includes(e.kind))
-    .map((e) => eventAlert(e))
-    .map((a) => [
-      a.labels.alertname!,
-      a.labels.service!,
-      a.labels.status!,
-      a.annotations.request!,
-      a.annotations.summary!,
-    ])
 }
 
 describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
@@ -180,7 +162,7 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
     assert.equal(up.body.status, 'OK')
     assert.match(up.body.message, new RegExp(`Scaling ${name} from 1 to 3 replicas \\(min: 1, max: 4\\)`))
     assert.equal(await replicas(name), 3)
-    await eventually('3 running tasks', 60_000, async () => (await swarm.runningTasks(name)).length === 3)
+    await swarm.waitForTasks(name, 3)
     assert.deepEqual(
       events.map((e) => [e.kind, e.group, e.trigger, e.from, e.to]),
       [
@@ -226,7 +208,7 @@ describe('docker-swarm target and receiver on a real Swarm', { skip }, () => {
     assert.equal(down.status, 200, down.body.message)
     assert.match(down.body.message, /from 3 to 1 replicas/)
     assert.equal(await replicas(name), 1)
-    await eventually('1 running task', 60_000, async () => (await swarm.runningTasks(name)).length === 1)
+    await swarm.waitForTasks(name, 1)
   })
 
   test('webhook: the same alert group arriving twice at once (an HA pair of Alertmanagers) scales once', async () => {

@@ -65,22 +65,62 @@ function track(child: ChildProcess): void {
   })
 }
 
-interface Started {
-  child: ChildProcess
+/** What a started Prometheus and a started Alertmanager have alike. */
+export interface RunningServer {
+  /** `http://127.0.0.1:<port>` */
   url: string
+  pid: number
   dir: string
-  log: string
+  /** The process's output so far (for assertion messages). */
+  log(): string
+  /** Stops the process (SIGTERM, then SIGKILL after 5s) and removes `dir`. */
+  stop(): Promise<void>
 }
 
-/** Spawns `command` with `args(port)` until it answers `ready` (a free port may be taken meanwhile). */
+/** How Prometheus and Alertmanager are started: their flags differ only in these. */
+interface ServerFlags {
+  configFile: string
+  /** The flag naming the data directory (`storage.path`, `storage.tsdb.path`). */
+  storageFlag: string
+  /** Flags after the listen address. */
+  extra: string[]
+}
+
+/**
+ * Spawns `command` in `dir` (its data in `dir/data`, listening on a free loopback port, logging at
+ * debug) until it answers `GET /-/ready` (a free port may be taken meanwhile, so up to three ports
+ * are tried). If it never does, the process is killed, `dir` removed, and the error carries the
+ * end of its output.
+ */
 async function startServer(
   what: string,
   command: string,
   dir: string,
-  args: (port: number) => string[],
-  readyPath: string,
+  flags: ServerFlags,
   timeoutMs: number,
-): Promise<Started> {
+): Promise<RunningServer> {
+  const args = (port: number) => [
+    `--config.file=${flags.configFile}`,
+    `--${flags.storageFlag}=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    ...flags.extra,
+    '--log.level=debug',
+  ]
+  try {
+    return await spawnReady(what, command, dir, args, timeoutMs)
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
+}
+
+async function spawnReady(
+  what: string,
+  command: string,
+  dir: string,
+  args: (port: number) => string[],
+  timeoutMs: number,
+): Promise<RunningServer> {
   let lastError = ''
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort()
@@ -94,9 +134,20 @@ async function startServer(
     const end = Date.now() + timeoutMs
     while (Date.now() < end && !exited) {
       try {
-        const res = await fetch(`${url}${readyPath}`, { signal: AbortSignal.timeout(1000) })
+        const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) })
         await res.arrayBuffer()
-        if (res.ok) return { child, url, dir, log }
+        if (res.ok) {
+          return {
+            url,
+            pid: child.pid!,
+            dir,
+            log: () => readFileSync(log, 'utf8'),
+            async stop() {
+              await stopChild(child)
+              rmSync(dir, { recursive: true, force: true })
+            },
+          }
+        }
       } catch {}
       await new Promise((r) => setTimeout(r, 100))
     }
@@ -143,20 +194,13 @@ export interface AlertmanagerOptions {
   startTimeoutMs?: number
 }
 
-export interface RunningAlertmanager {
-  /** `http://127.0.0.1:<port>` */
-  url: string
-  pid: number
-  dir: string
+export interface RunningAlertmanager extends RunningServer {
   /** GET /api/v2/alerts, optionally only those whose labels include every `match` pair. */
   alerts(match?: Record<string, string>): Promise<AlertmanagerAlert[]>
   /** POST /api/v2/alerts. */
   post(alerts: Array<Partial<AlertmanagerAlert> & { labels: Record<string, string> }>): Promise<void>
   /** Rewrites the config and POSTs /-/reload. */
   reload(config: object | string): Promise<void>
-  /** The process's output so far (for assertion messages). */
-  log(): string
-  stop(): Promise<void>
 }
 
 function writeConfig(path: string, config: object | string): void {
@@ -169,32 +213,21 @@ export async function startAlertmanager(options: AlertmanagerOptions): Promise<R
   const dir = mkdtempSync(join(tmpdir(), 'tide-am-'))
   const configFile = join(dir, 'alertmanager.yml')
   writeConfig(configFile, options.config)
-  let started: Started
-  try {
-    started = await startServer(
-      'Alertmanager',
-      command,
-      dir,
-      (port) => [
-        `--config.file=${configFile}`,
-        `--storage.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        // No gossip cluster: one instance, nothing listening beyond the web port.
-        '--cluster.listen-address=',
-        '--log.level=debug',
-      ],
-      '/-/ready',
-      options.startTimeoutMs ?? 20_000,
-    )
-  } catch (err) {
-    rmSync(dir, { recursive: true, force: true })
-    throw err
-  }
-  const { child, url, log } = started
-  return {
-    url,
-    pid: child.pid!,
+  const started = await startServer(
+    'Alertmanager',
+    command,
     dir,
+    {
+      configFile,
+      storageFlag: 'storage.path',
+      // No gossip cluster: one instance, nothing listening beyond the web port.
+      extra: ['--cluster.listen-address='],
+    },
+    options.startTimeoutMs ?? 20_000,
+  )
+  const { url } = started
+  return {
+    ...started,
     async alerts(match = {}) {
       const res = await fetch(`${url}/api/v2/alerts`)
       if (!res.ok) throw new Error(`GET /api/v2/alerts answered ${res.status}`)
@@ -213,11 +246,6 @@ export async function startAlertmanager(options: AlertmanagerOptions): Promise<R
     async reload(config) {
       writeConfig(configFile, config)
       await postOk(`${url}/-/reload`)
-    },
-    log: () => readFileSync(log, 'utf8'),
-    async stop() {
-      await stopChild(child)
-      rmSync(dir, { recursive: true, force: true })
     },
   }
 }
@@ -251,19 +279,13 @@ export interface PromSample {
   value: [number, string]
 }
 
-export interface RunningPrometheus {
-  /** `http://127.0.0.1:<port>` */
-  url: string
-  pid: number
-  dir: string
+export interface RunningPrometheus extends RunningServer {
   /** An instant query; throws on an API error. */
   query(expr: string): Promise<PromSample[]>
   /** GET /api/v1/alerts: the alerts the rules have now (pending and firing). */
   alerts(): Promise<Array<{ labels: Record<string, string>; state: string; activeAt?: string }>>
   /** Rewrites the rule file and POSTs /-/reload. */
   reloadRules(rules: object | string): Promise<void>
-  log(): string
-  stop(): Promise<void>
 }
 
 export async function startPrometheus(options: PrometheusOptions = {}): Promise<RunningPrometheus> {
@@ -293,33 +315,24 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
       : [],
   }
   writeConfig(configFile, config)
-  let started: Started
-  try {
-    started = await startServer(
-      'Prometheus',
-      command,
-      dir,
-      (port) => [
-        `--config.file=${configFile}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
+  const started = await startServer(
+    'Prometheus',
+    command,
+    dir,
+    {
+      configFile,
+      storageFlag: 'storage.tsdb.path',
+      extra: [
         '--web.enable-lifecycle',
         // Alerts are re-sent to Alertmanager every second, not every minute, so tests are quick.
         '--rules.alert.resend-delay=1s',
-        '--log.level=debug',
       ],
-      '/-/ready',
-      options.startTimeoutMs ?? 30_000,
-    )
-  } catch (err) {
-    rmSync(dir, { recursive: true, force: true })
-    throw err
-  }
-  const { child, url, log } = started
+    },
+    options.startTimeoutMs ?? 30_000,
+  )
+  const { url } = started
   return {
-    url,
-    pid: child.pid!,
-    dir,
+    ...started,
     async query(expr) {
       const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`)
       const body = (await res.json()) as {
@@ -340,11 +353,6 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
     async reloadRules(rules) {
       writeConfig(rulesFile, rules)
       await postOk(`${url}/-/reload`)
-    },
-    log: () => readFileSync(log, 'utf8'),
-    async stop() {
-      await stopChild(child)
-      rmSync(dir, { recursive: true, force: true })
     },
   }
 }

@@ -11,12 +11,20 @@
  * is gone) by the next one. Workers (`startWorker`) are one more dockerd each, joined for one test
  * and removed again.
  *
+ * A suite that adds nodes for an Auto Scaling group takes `acquireSwarmNodes()` instead: the node
+ * lock, the swarm and a moto, given back together. `seedAlerts` reads the alerts the receiver's
+ * events become, as Docker Scaler's (seeds.md §3.6).
+ *
  * @example
  * const skip = requireSwarm()
  * describe('swarm', { skip }, () => {
  *   let swarm: Swarm
  *   before(async () => (swarm = await acquireSwarm()))
  *   after(() => swarm?.release())
+ *   test('scales', async () => {
+ *     const name = await swarm.createService({ replicas: 2 })
+ *     await swarm.waitForTasks(name, 2)
+ *   })
  * })
  */
 import { spawn, spawnSync } from 'node:child_process'
@@ -35,6 +43,14 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Docker from 'dockerode'
+import { type ReceiverInput, receiverSchema } from '../../src/alertmanager/config.js'
+import { Receiver } from '../../src/alertmanager/receiver.js'
+import type { ScaleEvent } from '../../src/core/types.js'
+import { silentLogger } from '../../src/engine/log.js'
+import { ALERTMANAGER_EVENTS, eventAlert } from '../../src/notify/alertmanager.js'
+import { AsgApi, Ec2Api } from '../../src/targets/aws-asg/index.js'
+import type { SwarmApi } from '../../src/targets/docker-swarm/index.js'
+import { type Moto, startMoto } from './moto.js'
 import { freePort } from './prometheus.js'
 import { findCommand, isRoot, requireComponent } from './requires.js'
 
@@ -77,6 +93,8 @@ export interface Swarm {
   createService(options: ServiceOptions): Promise<string>
   /** Running tasks of a service (desired state running, current state running). */
   runningTasks(name: string): Promise<Array<{ ID: string; NodeID?: string }>>
+  /** Waits until exactly `count` tasks of the service run; throws after `ms` (default 60 s). */
+  waitForTasks(name: string, count: number, ms?: number): Promise<void>
   release(): Promise<void>
 }
 
@@ -341,6 +359,12 @@ export async function acquireSwarm(): Promise<Swarm> {
   const docker = new Docker({ socketPath: state.socket, timeout: 60_000 })
   const created: string[] = []
   let released = false
+  const runningTasks = async (name: string) => {
+    const tasks = (await docker.listTasks({
+      filters: { service: [name], 'desired-state': ['running'] },
+    })) as Array<{ ID: string; NodeID?: string; Status?: { State?: string } }>
+    return tasks.filter((t) => t.Status?.State === 'running')
+  }
   return {
     host: `unix://${state.socket}`,
     socket: state.socket,
@@ -369,11 +393,13 @@ export async function acquireSwarm(): Promise<Swarm> {
       created.push(name)
       return name
     },
-    async runningTasks(name) {
-      const tasks = (await docker.listTasks({
-        filters: { service: [name], 'desired-state': ['running'] },
-      })) as Array<{ ID: string; NodeID?: string; Status?: { State?: string } }>
-      return tasks.filter((t) => t.Status?.State === 'running')
+    runningTasks,
+    async waitForTasks(name, count, ms = 60_000) {
+      await eventually(
+        `${count} running task${count === 1 ? '' : 's'} of ${name}`,
+        ms,
+        async () => (await runningTasks(name)).length === count,
+      )
     },
     async release() {
       if (released) return
@@ -461,4 +487,112 @@ export async function eventually(
     await sleep(every)
   }
   throw new Error(`timed out after ${ms}ms waiting for ${what}`)
+}
+
+/**
+ * What a suite that adds Swarm nodes for an Auto Scaling group holds: the node lock (`lockNodes`,
+ * taken first, so no other file's workers join its count), the shared swarm, and a moto playing
+ * AWS. `close()` removes the workers it added, stops moto, releases the swarm and gives the lock
+ * back last; a start that fails half-way gives back what it took.
+ */
+export interface SwarmNodes {
+  swarm: Swarm
+  moto: Moto
+  /** `startWorker` on this swarm; the worker is removed by `close()` if the test does not. */
+  addWorker(options?: WorkerOptions): Promise<Worker>
+  close(): Promise<void>
+}
+
+export async function acquireSwarmNodes(): Promise<SwarmNodes> {
+  const unlockNodes = await lockNodes()
+  let swarm: Swarm | undefined
+  let moto: Moto | undefined
+  const workers: Worker[] = []
+  const close = async () => {
+    try {
+      for (const w of workers) await w.remove().catch(() => undefined)
+      await moto?.close()
+    } finally {
+      try {
+        await swarm?.release()
+      } finally {
+        unlockNodes()
+      }
+    }
+  }
+  try {
+    swarm = await acquireSwarm()
+    moto = await startMoto()
+  } catch (err) {
+    await close()
+    throw err
+  }
+  const on = swarm
+  return {
+    swarm,
+    moto,
+    async addWorker(options) {
+      const worker = await startWorker(on, options)
+      workers.push(worker)
+      return worker
+    },
+    close,
+  }
+}
+
+/**
+ * The alerts the alertmanager notifier (on by default) sends for `events`, as seeds.md §3.6 lists
+ * Docker Scaler's: [alertname, service, status, request, summary].
+ */
+export function seedAlerts(events: ScaleEvent[]): string[][] {
+  return events
+    .filter((e) => (ALERTMANAGER_EVENTS as readonly string[]).includes(e.kind))
+    .map((e) => eventAlert(e))
+    .map((a) => [
+      a.labels.alertname!,
+      a.labels.service!,
+      a.labels.status!,
+      a.annotations.request!,
+      a.annotations.summary!,
+    ])
+}
+
+/**
+ * A receiver scaling nodes through moto's Auto Scaling groups (and finding nodes through its EC2
+ * with `ec2: true`), talking to the swarm through `api`, and the events it sends. `input` is the
+ * receiver's config; `host` and `nodes.region` and `nodes.endpoint` default to the swarm's and
+ * moto's. `close()` closes the receiver and its AWS clients.
+ */
+export function nodeReceiver(
+  lab: SwarmNodes,
+  api: SwarmApi,
+  input: ReceiverInput,
+  options: { ec2?: boolean } = {},
+): { receiver: Receiver; events: ScaleEvent[]; close(): Promise<void> } {
+  const { moto } = lab
+  const config = receiverSchema.parse({
+    host: lab.swarm.host,
+    ...input,
+    nodes: { region: moto.region, endpoint: moto.endpoint, ...input.nodes },
+  })
+  const connection = { region: moto.region, endpoint: moto.endpoint, envFile: moto.envFile() }
+  const asg = new AsgApi(connection)
+  const ec2 = options.ec2 ? new Ec2Api(connection) : undefined
+  const events: ScaleEvent[] = []
+  const receiver = new Receiver(config, {
+    logger: silentLogger(),
+    swarm: api,
+    asg,
+    ...(ec2 ? { ec2 } : {}),
+    events: (e) => events.push(e),
+  })
+  return {
+    receiver,
+    events,
+    async close() {
+      await receiver.close()
+      asg.close()
+      ec2?.close()
+    },
+  }
 }
