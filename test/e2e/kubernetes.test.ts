@@ -13,15 +13,10 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { stringify } from 'yaml'
 import { isReady, type KubernetesEmulator, startKubernetesEmulator } from '../emulators/kubernetes/index.js'
-import { specsAvailable } from '../emulators/kubernetes/openapi.js'
+import { requireKubernetesSpecs } from '../emulators/kubernetes/openapi.js'
 import { startTestDaemon, type TestDaemon, waitFor } from '../support/daemon.js'
-import { requireComponent } from '../support/requires.js'
 
-const skip = requireComponent(
-  specsAvailable(),
-  'the Kubernetes API definitions',
-  'no ../shared/apis/kubernetes-*.json',
-)
+const skip = requireKubernetesSpecs()
 const READY_DELAY = 600
 
 describe('kubernetes target behind the router: 0 → n → 0', { skip }, () => {
@@ -64,10 +59,7 @@ describe('kubernetes target behind the router: 0 → n → 0', { skip }, () => {
         },
       }),
     )
-    tide = await startTestDaemon(file, (raw) => {
-      // startTestDaemon gives every target a cwd (for the process target); this one has none.
-      for (const g of Object.values(raw.groups)) delete g.target.cwd
-    })
+    tide = await startTestDaemon(file)
   })
   after(async () => {
     await tide?.stop()

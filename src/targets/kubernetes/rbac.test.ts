@@ -11,8 +11,7 @@ import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { parse, parseAllDocuments } from 'yaml'
 import { startKubernetesEmulator, type PolicyRule } from '../../../test/emulators/kubernetes/index.js'
-import { specsAvailable } from '../../../test/emulators/kubernetes/openapi.js'
-import { requireComponent } from '../../../test/support/requires.js'
+import { requireKubernetesSpecs } from '../../../test/emulators/kubernetes/openapi.js'
 import { configSchema } from '../../config/schema.js'
 import { createKubernetesTarget, kubernetesTargetSchema } from './index.js'
 
@@ -81,7 +80,7 @@ describe('deploy/kubernetes manifests', () => {
 
 describe(
   'the Role allows exactly what the kubernetes target does',
-  { skip: requireComponent(specsAvailable(), 'the Kubernetes API definitions', 'no ../shared/apis') },
+  { skip: requireKubernetesSpecs() },
   () => {
     test('start, status, scale 0 → 2 → 1: no call refused, every rule used', async () => {
       const rules = find('Role', 'tide').rules as PolicyRule[]

@@ -13,18 +13,13 @@ import {
   type KubernetesEmulator,
   startKubernetesEmulator,
 } from '../../../test/emulators/kubernetes/index.js'
-import { specsAvailable } from '../../../test/emulators/kubernetes/openapi.js'
+import { requireKubernetesSpecs } from '../../../test/emulators/kubernetes/openapi.js'
 import { waitFor } from '../../../test/support/daemon.js'
-import { requireComponent } from '../../../test/support/requires.js'
 import type { GroupStatus, Instance } from '../../core/types.js'
 import { type Environment, loadCredentials, resolveNamespace, SERVICE_ACCOUNT_DIR } from './credentials.js'
 import { createKubernetesTarget, type KubernetesTarget, kubernetesTargetSchema } from './index.js'
 
-const skip = requireComponent(
-  specsAvailable(),
-  'the Kubernetes API definitions',
-  'no ../shared/apis/kubernetes-*.json',
-)
+const skip = requireKubernetesSpecs()
 
 const dir = mkdtempSync(join(tmpdir(), 'tide-k8s-'))
 after(() => rmSync(dir, { recursive: true, force: true }))

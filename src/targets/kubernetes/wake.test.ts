@@ -17,15 +17,10 @@ import {
   type KubernetesEmulator,
   startKubernetesEmulator,
 } from '../../../test/emulators/kubernetes/index.js'
-import { specsAvailable } from '../../../test/emulators/kubernetes/openapi.js'
+import { requireKubernetesSpecs } from '../../../test/emulators/kubernetes/openapi.js'
 import { startTestDaemon, type TestDaemon, waitFor } from '../../../test/support/daemon.js'
-import { requireComponent } from '../../../test/support/requires.js'
 
-const skip = requireComponent(
-  specsAvailable(),
-  'the Kubernetes API definitions',
-  'no ../shared/apis/kubernetes-*.json',
-)
+const skip = requireKubernetesSpecs()
 
 /** Generous, not tight: the point is "not 60 s", on a slow shared machine. */
 const AT_ONCE_MS = 15_000
@@ -102,10 +97,7 @@ describe(
           groups: { crashy: group('deployment/crashy'), badimage: group('deployment/badimage') },
         }),
       )
-      tide = await startTestDaemon(file, (raw) => {
-        // startTestDaemon gives every target a cwd (for the process target); this one has none.
-        for (const g of Object.values(raw.groups)) delete g.target.cwd
-      })
+      tide = await startTestDaemon(file)
     })
     after(async () => {
       await tide?.stop()

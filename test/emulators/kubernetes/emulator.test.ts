@@ -5,16 +5,11 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { requireComponent } from '../../support/requires.js'
 import { waitFor } from '../../support/daemon.js'
 import { isReady, type KubernetesEmulator, startKubernetesEmulator } from './index.js'
-import { check, checkResponse, specsAvailable } from './openapi.js'
+import { check, checkResponse, requireKubernetesSpecs } from './openapi.js'
 
-const skip = requireComponent(
-  specsAvailable(),
-  'the Kubernetes API definitions',
-  'no ../shared/apis/kubernetes-*.json',
-)
+const skip = requireKubernetesSpecs()
 
 type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { waitFor } from '../../support/daemon.js'
-import { requireComponent } from '../../support/requires.js'
 import {
   EXIT_CODE_ANNOTATION,
   isReady,
@@ -14,13 +13,9 @@ import {
   type Obj,
   startKubernetesEmulator,
 } from './index.js'
-import { specsAvailable } from './openapi.js'
+import { requireKubernetesSpecs } from './openapi.js'
 
-const skip = requireComponent(
-  specsAvailable(),
-  'the Kubernetes API definitions',
-  'no ../shared/apis/kubernetes-*.json',
-)
+const skip = requireKubernetesSpecs()
 
 type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 

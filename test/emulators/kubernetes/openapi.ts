@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { requireComponent } from '../../support/requires.js'
 
 type Schema = {
   $ref?: string
@@ -52,6 +53,15 @@ export function specsAvailable(): boolean {
   } catch {
     return false
   }
+}
+
+/** `skip` for a suite that checks against the definitions: skipped locally without them, a failure under CI. */
+export function requireKubernetesSpecs(): string | false {
+  return requireComponent(
+    specsAvailable(),
+    'the Kubernetes API definitions',
+    'no ../shared/apis/kubernetes-*.json',
+  )
 }
 
 /** Every problem of `value` against `schema`, each as `path: message`. */
