@@ -100,3 +100,29 @@ export async function postJson(path, body, askToken) {
     return readReply(res)
   }
 }
+
+/**
+ * A group's recorded series (`GET v1/groups/:name/history`), checked for shape: `until` (Tide's
+ * clock, epoch ms) and each series as `[at, value]` pairs, oldest first. Rejects like getJson,
+ * and with ApiError `E_BAD_REPLY` when the answer is not that shape (an older Tide has no route:
+ * 404).
+ * @param {string} groupPath `v1/groups/<name>`
+ * @param {{ sinceMs: number, points: number }} range
+ * @returns {Promise<{ until: number, series: Record<string, [number, number][]> }>}
+ */
+export async function getHistory(groupPath, { sinceMs, points }) {
+  const body = await getJson(`${groupPath}/history?since=${Math.ceil(sinceMs / 1000)}s&points=${points}`)
+  const until = body?.until
+  const series = body?.series
+  const ok =
+    typeof until === 'number' &&
+    series !== null &&
+    typeof series === 'object' &&
+    Object.values(series).every(
+      (s) =>
+        Array.isArray(s) &&
+        s.every((p) => Array.isArray(p) && typeof p[0] === 'number' && typeof p[1] === 'number'),
+    )
+  if (!ok) throw new ApiError(200, 'E_BAD_REPLY', `unexpected history from ${groupPath}/history`)
+  return { until, series }
+}

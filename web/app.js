@@ -2,21 +2,24 @@
 
 /**
  * Tide's dashboard (docs/dashboard.md). Polls `GET v1/groups` about once a second (not while
- * the tab is hidden), keeps each group's recent history in the page, and draws one card per
+ * the tab is hidden), keeps each group's recent history in the page (seeded from
+ * `GET v1/groups/:name/history` when the group first appears), and draws one card per
  * group: bounds and counts, instance tiles by state, router numbers, a chart of the last five
  * minutes, the last decisions with their reasons, and Up / Down / Auto buttons.
  *
  * Cards are built once and updated in place, so buttons keep focus and tiles animate only when
  * an instance appears or changes state.
  */
-import { ApiError, getJson, postJson, saveToken, savedToken } from './api.js'
-import { History, drawInstances, drawSpark } from './chart.js'
+import { ApiError, getHistory, getJson, postJson, saveToken, savedToken } from './api.js'
+import { History, SPAN_MS, drawInstances, drawSpark } from './chart.js'
 import { METRICS, clock, h, metricText, num, s, setText, span } from './dom.js'
 
 const POLL_MS = 1000
 /** Decisions are re-read when the last decision changes, and at least this often. */
 const DECISIONS_MS = 5000
 const DECISIONS_SHOWN = 8
+/** Points per series asked of the history route: every evaluation of 5 minutes at a 500ms interval. */
+const HISTORY_POINTS = 600
 /** Empty slots are drawn up to `max` only for groups this small; larger ones list instances. */
 const MAX_SLOTS = 40
 
@@ -335,7 +338,15 @@ class Card {
     if (!group) return
     const width = Math.max(200, Math.floor(this.chartBox.clientWidth || 600))
     const { from } = this.history.window(now)
-    drawInstances(this.chartSvg, this.history.points, { max: group.max, min: group.min, from, now, width })
+    const { gap } = this.history
+    drawInstances(this.chartSvg, this.history.points, {
+      max: group.max,
+      min: group.min,
+      from,
+      now,
+      width,
+      gap,
+    })
 
     // Metrics seen in the window, not only now: p99 is absent while no request finishes, and
     // its chart should stay (with a gap) rather than come and go.
@@ -370,8 +381,28 @@ class Card {
       const missing = m && m.missing.length > 0 ? ` (${m.missing.length} missing)` : ''
       setText(spark.value, `${metricText(name, m?.value).value}${missing}`)
       const w = Math.max(80, Math.floor(spark.root.clientWidth || 160))
-      drawSpark(spark.svg, this.history.points, name, { from, now, width: w })
+      drawSpark(spark.svg, this.history.points, name, { from, now, width: w, gap })
     })
+  }
+
+  /**
+   * Seeds the chart with what Tide recorded of the last five minutes, once, when the card is new.
+   * Any failure (an older Tide without the route, a network error) leaves the chart as it was:
+   * it fills from the polls, as before.
+   */
+  async loadHistory() {
+    try {
+      const { until, series } = await getHistory(groupPath(this.name), {
+        sinceMs: SPAN_MS + 5_000,
+        points: HISTORY_POINTS,
+      })
+      const now = Date.now()
+      // Tide's clock may differ from the page's: its `until` is "now" there.
+      this.history.seed(series, now - until, now)
+      this.draw(now)
+    } catch {
+      // Start empty, as a dashboard without history did.
+    }
   }
 
   /** Whether the decision list should be read again. */
@@ -537,6 +568,7 @@ function render(groups) {
     if (!card) {
       card = new Card(group.name)
       cards.set(group.name, card)
+      void card.loadHistory()
     }
     if (groupsEl.children[i] !== card.root) groupsEl.insertBefore(card.root, groupsEl.children[i] ?? null)
     card.update(group, now)

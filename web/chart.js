@@ -1,8 +1,9 @@
 // @ts-check
 /**
- * The page's own history of each group and the SVG charts drawn from it. Tide's API has no
- * history route, so the page keeps the last few minutes of what it polled (a ring buffer per
- * group); it starts empty when the page opens and has gaps while the tab was hidden.
+ * The page's history of each group and the SVG charts drawn from it. The page keeps the last few
+ * minutes of what it polled (a ring buffer per group), seeded when a group first appears with
+ * what Tide recorded before (`GET v1/groups/:name/history`), so the charts show the last minutes
+ * at once. Without that route (an older Tide) they start empty. Gaps: the tab was hidden.
  */
 import { num, s } from './dom.js'
 
@@ -15,6 +16,7 @@ const GAP_MS = 4_000
 
 /**
  * @typedef {{ t: number, desired: number, ready: number, metrics: Record<string, number | undefined> }} Point
+ * @typedef {Record<string, [number, number][]>} Series what the history route answers: `[at, value]`, oldest first
  */
 
 /** The last `SPAN_MS` of points, oldest first. */
@@ -22,15 +24,64 @@ export class History {
   constructor() {
     /** @type {Point[]} */
     this.points = []
+    /**
+     * Points further apart than this are not joined: `GAP_MS`, or more when the recorded history
+     * shows the group is evaluated less often than that (its points are one interval apart).
+     */
+    this.gap = GAP_MS
   }
 
   /** @param {Point} point */
   add(point) {
     this.points.push(point)
-    const cutoff = point.t - SPAN_MS - GAP_MS
+    this.trim(point.t)
+  }
+
+  /** @param {number} now */
+  trim(now) {
+    const cutoff = now - SPAN_MS - this.gap
     let drop = 0
     while (drop < this.points.length && this.points[drop].t < cutoff) drop++
     if (drop > 0) this.points.splice(0, drop)
+  }
+
+  /**
+   * Puts recorded history before the polled points: one point per recorded `desired`, with the
+   * `ready` and metric values recorded at that time (or at most one gap before). Recorded times
+   * are Tide's clock; `shift` moves them to the page's (page time − Tide time).
+   * @param {Series} series
+   * @param {number} shift
+   * @param {number} now
+   */
+  seed(series, shift, now) {
+    const backbone = series.desired ?? []
+    if (backbone.length === 0) return
+    const spacing = backbone
+      .slice(1)
+      .map(([at], i) => at - backbone[i][0])
+      .sort((a, b) => a - b)
+    const median = spacing[Math.floor(spacing.length / 2)] ?? 0
+    this.gap = Math.max(this.gap, Math.min(median * 2, 60_000))
+    const firstPolled = this.points[0]?.t ?? Infinity
+    const cursors = Object.entries(series).map(([name, values]) => ({ name, values, i: 0 }))
+    /** @type {Point[]} */
+    const seeded = []
+    for (const [at] of backbone) {
+      const t = at + shift
+      if (t >= firstPolled) break
+      /** @type {Record<string, number | undefined>} */
+      const metrics = {}
+      for (const c of cursors) {
+        while (c.i + 1 < c.values.length && c.values[c.i + 1][0] <= at) c.i++
+        const [when, value] = c.values[c.i] ?? [Infinity, 0]
+        if (when <= at && at - when <= this.gap && Number.isFinite(value)) metrics[c.name] = value
+      }
+      const { desired, ready, ...rest } = metrics
+      if (desired === undefined || ready === undefined) continue
+      seeded.push({ t, desired, ready, metrics: rest })
+    }
+    this.points = [...seeded, ...this.points]
+    this.trim(now)
   }
 
   /**
@@ -56,9 +107,10 @@ function ago(ms) {
  * Runs of points with a value, split where the polls have a gap.
  * @param {Point[]} points
  * @param {(p: Point) => number | undefined} pick
+ * @param {number} gap
  * @returns {{ t: number, v: number }[][]}
  */
-function runs(points, pick) {
+function runs(points, pick, gap) {
   /** @type {{ t: number, v: number }[][]} */
   const out = []
   /** @type {{ t: number, v: number }[] | undefined} */
@@ -70,7 +122,7 @@ function runs(points, pick) {
       run = undefined
       continue
     }
-    if (!run || p.t - last > GAP_MS) {
+    if (!run || p.t - last > gap) {
       run = []
       out.push(run)
     }
@@ -137,9 +189,9 @@ function ticks(top) {
  * last `SPAN_MS`, up to the group's `max`.
  * @param {SVGSVGElement} svg
  * @param {Point[]} points
- * @param {{ max: number, min: number, from: number, now: number, width: number }} opts
+ * @param {{ max: number, min: number, from: number, now: number, width: number, gap?: number }} opts
  */
-export function drawInstances(svg, points, { max, min, from, now, width }) {
+export function drawInstances(svg, points, { max, min, from, now, width, gap = GAP_MS }) {
   const height = 150
   const pad = { left: 26, right: 8, top: 8, bottom: 18 }
   const top = Math.max(1, max, ...points.map((p) => Math.max(p.desired, p.ready)))
@@ -172,8 +224,8 @@ export function drawInstances(svg, points, { max, min, from, now, width }) {
     label.textContent = text
     parts.push(label)
   }
-  const ready = runs(points, (p) => p.ready)
-  const desired = runs(points, (p) => p.desired)
+  const ready = runs(points, (p) => p.ready, gap)
+  const desired = runs(points, (p) => p.desired, gap)
   parts.push(s('path', { class: 'ready-area', d: stepPath(ready, x, y, true) }))
   parts.push(s('path', { class: 'ready-line', d: stepPath(ready, x, y, false) }))
   parts.push(s('path', { class: 'desired-line', d: stepPath(desired, x, y, false) }))
@@ -185,14 +237,15 @@ export function drawInstances(svg, points, { max, min, from, now, width }) {
  * @param {SVGSVGElement} svg
  * @param {Point[]} points
  * @param {string} name
- * @param {{ from: number, now: number, width: number }} opts
+ * @param {{ from: number, now: number, width: number, gap?: number }} opts
  */
-export function drawSpark(svg, points, name, { from, now, width }) {
+export function drawSpark(svg, points, name, { from, now, width, gap = GAP_MS }) {
   const height = 44
   const pad = 3
   const parts = runs(
     points.filter((p) => p.t >= from),
     (p) => p.metrics[name],
+    gap,
   )
   const values = parts.flat().map((p) => p.v)
   const hi = Math.max(...values, 0)

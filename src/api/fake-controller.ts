@@ -4,7 +4,15 @@
  */
 import { NotFoundError, TideError } from '../core/errors.js'
 import type { Instance } from '../core/types.js'
-import type { Controller, DecisionRecord, GroupView, ScaleRequest } from '../engine/controller.js'
+import type {
+  Controller,
+  DecisionRecord,
+  GroupHistory,
+  GroupView,
+  HistoryRequest,
+  ScaleRequest,
+  SeriesPoint,
+} from '../engine/controller.js'
 
 export interface FakeCall {
   method: 'scale' | 'auto'
@@ -19,6 +27,8 @@ export class FakeController implements Controller {
   readonly calls: FakeCall[] = []
   /** What `auto()` decides next, per group; default: hold. */
   readonly nextAuto = new Map<string, Partial<DecisionRecord>>()
+  /** Recorded series per group (`history()` answers from them); tests fill them by hand. */
+  readonly series = new Map<string, Record<string, SeriesPoint[]>>()
   /** Thrown by the next scale/auto call, once. */
   failNext?: Error
   private nextId = 1
@@ -101,6 +111,18 @@ export class FakeController implements Controller {
   decisions(name: string, options: { limit?: number } = {}): DecisionRecord[] {
     this.getGroup(name)
     return (this.log.get(name) ?? []).slice(0, options.limit ?? 50)
+  }
+
+  /** The points in the range; a longer series keeps its last `points` (the engine thins evenly). */
+  history(name: string, request: HistoryRequest): GroupHistory {
+    this.getGroup(name)
+    const until = request.until ?? this.now()
+    const series: Record<string, SeriesPoint[]> = {}
+    for (const [metric, points] of Object.entries(this.series.get(name) ?? {})) {
+      const kept = points.filter(([at]) => at >= request.since && at <= until).slice(-(request.points ?? 300))
+      if (kept.length > 0) series[metric] = kept
+    }
+    return { group: name, since: request.since, until, series }
   }
 
   async prometheus(): Promise<{ contentType: string; body: string }> {

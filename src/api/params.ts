@@ -4,8 +4,9 @@
  * `by: must be a non-zero integer (got "abc")`.
  */
 import { z } from 'zod'
+import { parseDuration } from '../core/duration.js'
 import { BadRequestError, type ConfigProblem, valueNote } from '../core/errors.js'
-import type { ScaleRequest } from '../engine/controller.js'
+import type { HistoryRequest, ScaleRequest } from '../engine/controller.js'
 
 const nonNegativeInt = 'must be an integer ≥ 0'
 const nonZeroInt = 'must be a non-zero integer'
@@ -96,4 +97,68 @@ export function queryObject(params: URLSearchParams): Record<string, string> {
 
 export function parseDecisionsQuery(params: URLSearchParams): { limit: number } {
   return parseWith(decisionsQuerySchema, queryObject(params), 'query')
+}
+
+/** `?points=` and `?since=` of the history route. */
+export const POINTS_DEFAULT = 300
+export const POINTS_MAX = 2000
+export const SINCE_DEFAULT = '5m'
+/** A bare number below this is not an epoch-ms time a client means (it is before 1973). */
+const EPOCH_MS_MIN = 100_000_000_000
+
+const pointsMessage = `must be an integer from 1 to ${POINTS_MAX}`
+const timeMessage = 'must be a duration back from now ("30s", "5m", "1h") or a time in epoch milliseconds'
+
+/** A point in time: `5m` (that long before `now`) or epoch ms (`1731000000000`). */
+function timeParam(now: number) {
+  return z.string().transform((text, ctx): number => {
+    if (/^\d+(\.\d+)?$/.test(text)) {
+      const at = Number(text)
+      if (at >= EPOCH_MS_MIN && Number.isSafeInteger(at)) return at
+      ctx.issues.push({
+        code: 'custom',
+        input: text,
+        message: `${timeMessage}; a bare number is epoch ms, so a duration needs its unit ("${text}s")`,
+      })
+      return z.NEVER
+    }
+    const ago = /^\d/.test(text) ? parseDuration(text) : undefined
+    if (ago === undefined) {
+      ctx.issues.push({ code: 'custom', input: text, message: timeMessage })
+      return z.NEVER
+    }
+    return now - ago
+  })
+}
+
+function historyQuerySchema(now: number) {
+  return z
+    .strictObject({
+      since: timeParam(now).prefault(SINCE_DEFAULT),
+      until: timeParam(now).optional(),
+      points: z
+        .string()
+        .regex(/^\d+$/, { error: pointsMessage })
+        .transform(Number)
+        .pipe(z.number().min(1, { error: pointsMessage }).max(POINTS_MAX, { error: pointsMessage }))
+        .prefault(String(POINTS_DEFAULT)),
+    })
+    .superRefine((q, ctx) => {
+      const until = q.until ?? now
+      if (q.since > until) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['since'],
+          message: `must be earlier than ${q.until === undefined ? 'now' : 'until'} (epoch ms ${q.since} > ${until})`,
+        })
+      }
+    })
+}
+
+/**
+ * `GET /v1/groups/:name/history?since=5m&until=…&points=300`: times as durations back from `now`
+ * or epoch ms. `since` is not bounded here: the engine moves it up to what the store keeps.
+ */
+export function parseHistoryQuery(params: URLSearchParams, now: number): HistoryRequest & { points: number } {
+  return parseWith(historyQuerySchema(now), queryObject(params), 'query')
 }

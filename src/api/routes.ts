@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http'
 import { TideError } from '../core/errors.js'
 import type { Controller } from '../engine/controller.js'
 import type { Reply } from './http.js'
-import { parseDecisionsQuery, parseScaleRequest } from './params.js'
+import { parseDecisionsQuery, parseHistoryQuery, parseScaleRequest } from './params.js'
 import { dashboardAsset, dashboardPage } from './web.js'
 
 export interface RequestContext {
@@ -102,6 +102,17 @@ export const v1Routes: Route[] = [
     handle: ({ controller, params, url }) => {
       const { limit } = parseDecisionsQuery(url.searchParams)
       return { json: { decisions: controller.decisions(params.name!, { limit }) } }
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/groups/:name/history',
+    mutating: false,
+    // Recorded desired, ready and metric values (docs/api.md#get-v1groupsnamehistory), for the
+    // dashboard's charts: `{group, since, until, series: {desired: [[at, v], …], …}}`.
+    handle: ({ controller, params, url }) => {
+      const { since, until, points } = parseHistoryQuery(url.searchParams, Date.now())
+      return { json: controller.history(params.name!, { since, until, points }) }
     },
   },
   {

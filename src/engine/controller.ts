@@ -96,6 +96,28 @@ export interface ReloadSummary {
   message: string
 }
 
+/** `[at (epoch ms), value]`, oldest first. */
+export type SeriesPoint = [at: number, value: number]
+
+/** What `history()` reads: a time range (epoch ms) and how many points a series may have. */
+export interface HistoryRequest {
+  since: number
+  /** Default: now. */
+  until?: number
+  /** At most this many points per series, thinned evenly, first and last kept. Default 300. */
+  points?: number
+}
+
+/** A group's recorded series over a time range (`GET /v1/groups/:name/history`). */
+export interface GroupHistory {
+  group: string
+  /** The range answered, epoch ms: `since` is moved up to the oldest time the store keeps. */
+  since: number
+  until: number
+  /** `desired`, `ready` and each metric's group value, one point per evaluation. */
+  series: Record<string, SeriesPoint[]>
+}
+
 export interface Controller {
   listGroups(): GroupView[]
   /** Throws NotFoundError for an unknown group. */
@@ -106,6 +128,11 @@ export interface Controller {
   auto(name: string): Promise<DecisionRecord>
   /** Newest first. */
   decisions(name: string, options?: { limit?: number }): DecisionRecord[]
+  /**
+   * The group's recorded `desired`, `ready` and metric values over a time range (the store keeps
+   * `store.history` of them). Throws NotFoundError for an unknown group.
+   */
+  history(name: string, request: HistoryRequest): GroupHistory
   /** Prometheus exposition of Tide's own metrics. */
   prometheus(): Promise<{ contentType: string; body: string }>
   /**

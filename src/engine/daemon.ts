@@ -249,7 +249,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       return run
     }
 
-    const engine = new Engine(runners, telemetry, { reload: () => reload('api') })
+    const engine = new Engine(runners, telemetry, {
+      reload: () => reload('api'),
+      history: { store, keep: config.store.history },
+    })
     await engine.start()
     // The receiver counts in the daemon's /metrics and keeps alert-group cooldowns in the store.
     receiver = config.receiver

@@ -2,24 +2,45 @@
  * The engine: one GroupRunner per group, behind the Controller interface the API uses.
  */
 import { NotFoundError, TideError } from '../core/errors.js'
-import type { Controller, DecisionRecord, GroupView, ReloadSummary, ScaleRequest } from './controller.js'
+import type {
+  Controller,
+  DecisionRecord,
+  GroupHistory,
+  GroupView,
+  HistoryRequest,
+  ReloadSummary,
+  ScaleRequest,
+} from './controller.js'
 import type { GroupRunner } from './group.js'
+import type { Store } from './store.js'
 import type { Telemetry } from './telemetry.js'
 
 export class Engine implements Controller {
   private readonly runners = new Map<string, GroupRunner>()
   private readonly telemetry: Telemetry
   private readonly reloader?: () => Promise<ReloadSummary>
+  private readonly recorded?: { store: Store; keep: number }
+  private readonly now: () => number
 
-  /** `reload`: the daemon's config reload (the engine does not know where its config came from). */
+  /**
+   * `reload`: the daemon's config reload (the engine does not know where its config came from).
+   * `history`: the store the groups record their metrics in, and how long it keeps them
+   * (`store.history`, ms); without it `history()` answers 404.
+   */
   constructor(
     runners: GroupRunner[],
     telemetry: Telemetry,
-    options: { reload?: () => Promise<ReloadSummary> } = {},
+    options: {
+      reload?: () => Promise<ReloadSummary>
+      history?: { store: Store; keep: number }
+      now?: () => number
+    } = {},
   ) {
     for (const runner of runners) this.runners.set(runner.name, runner)
     this.telemetry = telemetry
     this.reloader = options.reload
+    this.recorded = options.history
+    this.now = options.now ?? Date.now
   }
 
   private runner(name: string): GroupRunner {
@@ -50,6 +71,19 @@ export class Engine implements Controller {
 
   decisions(name: string, options: { limit?: number } = {}): DecisionRecord[] {
     return this.runner(name).decisions(options.limit ?? 50)
+  }
+
+  history(name: string, request: HistoryRequest): GroupHistory {
+    this.runner(name)
+    if (!this.recorded)
+      throw new TideError('E_NOT_FOUND', 'this Tide keeps no metric history', { status: 404 })
+    const now = this.now()
+    const until = request.until ?? now
+    // Older rows may still be there until the next prune; the answer covers what is promised.
+    const since = Math.max(request.since, now - this.recorded.keep)
+    const { store } = this.recorded
+    const series = since <= until ? store.series(name, { since, until, points: request.points ?? 300 }) : {}
+    return { group: name, since, until, series }
   }
 
   async prometheus(): Promise<{ contentType: string; body: string }> {

@@ -86,7 +86,28 @@ const MIGRATIONS: string[] = [
      key TEXT PRIMARY KEY,
      until INTEGER NOT NULL
    );`,
+  // The dashboard's history (series): all metrics of one group over a time range. The index above
+  // has `metric` between group and time, so that query would read the group's whole history.
+  `CREATE INDEX IF NOT EXISTS metric_history_group_time ON metric_history (group_name, at);`,
 ]
+
+/** One metric's recorded values, oldest first: `[at (epoch ms), value]`. */
+export type Series = Array<[at: number, value: number]>
+
+/**
+ * Every series of one group over a time range, each thinned to at most @points rows. Row i of n
+ * is kept when a multiple of (n-1) falls in ((i-1)(p-1), i(p-1)]: the rows ceil(k(n-1)/(p-1)) for
+ * k = 0 … p-1, i.e. p rows evenly spread, first and last included. Reads the range through the
+ * index on (group_name, at).
+ */
+export const SERIES_QUERY = `SELECT metric, at, value FROM (
+    SELECT metric, at, value,
+           ROW_NUMBER() OVER (PARTITION BY metric ORDER BY at, rowid) - 1 AS i,
+           COUNT(*) OVER (PARTITION BY metric) AS n
+    FROM metric_history
+    WHERE group_name = @group AND at >= @since AND at <= @until)
+  WHERE n <= @points OR i = n - 1 OR (@points > 1 AND (i * (@points - 1)) % (n - 1) < @points - 1)
+  ORDER BY metric, at`
 
 interface DecisionRow {
   id: number
@@ -299,6 +320,28 @@ export class Store {
         'SELECT at, value FROM metric_history WHERE group_name = ? AND metric = ? AND at >= ? AND at <= ? ORDER BY at',
       )
       .all(group, metric, since, until) as Array<{ at: number; value: number }>
+  }
+
+  /**
+   * Every recorded series of `group` (`desired`, `ready` and each metric) from `since` to `until`
+   * (inclusive), oldest first, in one query. A series with more than `points` values is thinned
+   * evenly by position: it keeps exactly `points` of them, always the first and the last (with
+   * `points` 1, only the last). A metric with no value in the range is absent.
+   */
+  series(group: string, range: { since: number; until: number; points: number }): Record<string, Series> {
+    const points = Math.floor(range.points)
+    if (!(points >= 1)) throw new StoreError(`series: points must be ≥ 1, got ${range.points}`)
+    const rows = this.db
+      .prepare(SERIES_QUERY)
+      .raw()
+      .all({ group, since: range.since, until: range.until, points }) as Array<[string, number, number]>
+    const out = new Map<string, Series>()
+    for (const [metric, at, value] of rows) {
+      const series = out.get(metric)
+      if (series) series.push([at, value])
+      else out.set(metric, [[at, value]])
+    }
+    return Object.fromEntries(out) // own keys even for a metric named `__proto__`
   }
 
   pruneMetrics(before: number): void {

@@ -35,6 +35,14 @@ function watch(page: Page, allowed: { console?: RegExp; status?: number[] } = {}
   return problems
 }
 
+/** The heights (y) a step path of the chart visits: one per instance count it shows. */
+function levels(d: string | null): Set<number> {
+  const ys = new Set<number>()
+  for (const m of (d ?? '').matchAll(/([MV])(-?[\d.]+)(?:,(-?[\d.]+))?/g))
+    ys.add(Number(m[1] === 'M' ? m[3] : m[2]))
+  return ys
+}
+
 async function text(locator: Locator): Promise<string> {
   return ((await locator.textContent()) ?? '').trim()
 }
@@ -140,6 +148,88 @@ describe('dashboard in Chromium', { skip: requireChromium() }, () => {
       )) as number
       assert.ok(overflow <= 0, `the page is ${overflow}px wider than a phone`)
 
+      assert.deepEqual(problems, [])
+    } finally {
+      await page.close()
+      await tide.stop()
+    }
+  })
+
+  test('a page opened after the group grew shows that in its chart at once (recorded history)', async () => {
+    const tide = await startTestDaemon('test/fixtures/manual.yaml')
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+    page.setDefaultTimeout(WAIT)
+    try {
+      const problems = watch(page)
+      const recorded = (metric: string) =>
+        (tide.controller.history('app', { since: Date.now() - 60_000 }).series[metric] ?? []).map(
+          ([, v]) => v,
+        )
+      await waitFor('ready 1 recorded', WAIT, () => recorded('ready').includes(1))
+      const grown = await tide.controller.scale('app', { to: 2, wait: true, reason: 'before the page' })
+      assert.equal(grown.outcome, 'applied', grown.reason)
+      await waitFor('ready 2 recorded', WAIT, () => recorded('ready').includes(2))
+
+      // The page only ever polls a group of 2 ready instances: a chart that shows 1 as well
+      // drew the time before it opened, from the history route.
+      const history = page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/groups/app/history')
+      await page.goto(`${tide.apiUrl}/`)
+      const res = await history
+      assert.equal(res.status(), 200)
+      const card = page.locator('section[data-group="app"]')
+      await card.waitFor()
+      const ready = card.locator('svg.chart path.ready-line')
+      const desired = card.locator('svg.chart path.desired-line')
+      // Levels: 2 now, 1 before, and 0 when the first evaluation ran before the instance started.
+      await waitFor(
+        'the chart to show ready 1 and then 2',
+        WAIT,
+        async () => levels(await ready.getAttribute('d')).size >= 2,
+      ).catch(async (err: Error) => {
+        throw new Error(`${err.message}; the ready line: ${await ready.getAttribute('d')}`)
+      })
+      assert.ok(levels(await desired.getAttribute('d')).size >= 2, 'desired too went 1 → 2')
+      const steps = ((await ready.getAttribute('d')) ?? '').split('H').length - 1
+      assert.ok(steps >= 2, `the chart has more than a poll or two of points: ${steps} steps`)
+      assert.deepEqual(problems, [])
+    } finally {
+      await page.close()
+      await tide.stop()
+    }
+  })
+
+  test('against a Tide without the history route, the chart starts empty and fills from the polls', async () => {
+    const tide = await startTestDaemon('test/fixtures/manual.yaml')
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+    page.setDefaultTimeout(WAIT)
+    try {
+      // An older Tide answers 404 E_NOT_FOUND for a route it does not know.
+      let asked = 0
+      await page.route('**/v1/groups/*/history*', (route) => {
+        asked++
+        return route.fulfill({
+          status: 404,
+          contentType: 'application/json',
+          body: JSON.stringify({ code: 'E_NOT_FOUND', message: 'no route GET /v1/groups/app/history' }),
+        })
+      })
+      const problems = watch(page, { console: /status of 404/, status: [404] })
+      await waitFor('the first instance', WAIT, () => tide.controller.getGroup('app').ready === 1)
+      await page.goto(`${tide.apiUrl}/`)
+      const card = page.locator('section[data-group="app"]')
+      await waitFor(
+        'ready 1 on the card',
+        WAIT,
+        async () => (await text(card.locator('[data-stat="ready"] .value'))) === '1',
+      )
+      const ready = card.locator('svg.chart path.ready-line')
+      await waitFor(
+        'the chart drawn from the polls',
+        WAIT,
+        async () => levels(await ready.getAttribute('d')).size === 1,
+      )
+      assert.equal(asked, 1, 'the history was asked for once')
+      assert.equal(await card.locator('.error').isVisible(), false, 'no error shown for the missing route')
       assert.deepEqual(problems, [])
     } finally {
       await page.close()
