@@ -5,7 +5,9 @@
  * node, drains it, waits until its tasks run elsewhere, demotes a manager, terminates the instance
  * with decrement and removes the node; a drain that cannot finish puts the node back and keeps the
  * instance; a node it cannot find, or a manager it must not remove, is refused before anything
- * changes. The same through the receiver's `/v1/scale-nodes`.
+ * changes. Several victims drain together: all are drained before any is terminated, and a task
+ * moved off one never lands on another. With `unmatched: terminate` an instance without a node
+ * goes undrained. The same through the receiver's `/v1/scale-nodes`.
  */
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -77,6 +79,27 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
         launch: i.LaunchTime!,
       }))
       .sort((a, b) => a.launch.getTime() - b.launch.getTime())
+  }
+
+  /** A new group (max 3) with `count` instances, as EC2 has them. */
+  async function group(count: number) {
+    const asg = `drain-${++n}`
+    await moto.createGroup(asg, { min: 0, max: 3, desired: count })
+    const all = await instances(asg)
+    assert.equal(all.length, count)
+    return { asg, all }
+  }
+
+  /** Every task the swarm has of a service, whatever its state (its history included). */
+  async function history(service: string) {
+    return (await swarm.docker.listTasks({ filters: { service: [service] } })) as Array<{
+      ID: string
+      Slot?: number
+      NodeID?: string
+      CreatedAt?: string
+      DesiredState?: string
+      Status?: { State?: string }
+    }>
   }
 
   /** A new group (max 3) with one instance, as EC2 has it. */
@@ -208,19 +231,170 @@ describe('draining Swarm nodes before their instances go (real Swarm, moto)', { 
     await t.close()
   })
 
-  test('an InService instance whose node cannot be found is refused before anything changes (E_SWARM_NODE_MATCH)', async () => {
-    const { asg, first: z } = await oneInstanceGroup()
-    const t = target(asg)
-    await assert.rejects(t.scale(0, { reason: 'test' }, signal()), (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'E_SWARM_NODE_MATCH')
-      assert.match(
-        err.message,
-        new RegExp(`no Swarm node matches instance ${z.id} \\(${z.dns}, ${z.ip.replace(/\./g, '\\.')}\\)`),
+  for (const unmatched of [undefined, 'refuse'] as const)
+    test(`an InService instance whose node cannot be found is refused before anything changes (E_SWARM_NODE_MATCH; unmatched: ${unmatched ?? 'default'})`, async () => {
+      const { asg, first: z } = await oneInstanceGroup()
+      const t = target(
+        asg,
+        unmatched ? { swarm: { host: swarm.host, drain_timeout: '90s', poll: '300ms', unmatched } } : {},
       )
-      assert.match(err.message, /nothing was drained or terminated/)
-      return true
+      await assert.rejects(t.scale(0, { reason: 'test' }, signal()), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'E_SWARM_NODE_MATCH')
+        assert.match(
+          err.message,
+          new RegExp(`no Swarm node matches instance ${z.id} \\(${z.dns}, ${z.ip.replace(/\./g, '\\.')}\\)`),
+        )
+        assert.match(err.message, /nothing was drained or terminated/)
+        return true
+      })
+      assert.equal((await moto.describe(asg)).DesiredCapacity, 1)
+      await t.close()
     })
-    assert.equal((await moto.describe(asg)).DesiredCapacity, 1)
+
+  test('two victims drain together: both nodes drain before either instance goes, and no task moves twice', async () => {
+    const { asg, all } = await group(2)
+    const [a, b] = await Promise.all(all.map((x) => worker({ hostname: x.dns })))
+    const victims = new Set([a!.nodeId, b!.nodeId])
+    // Spread over the manager and both workers: two tasks each, so draining one victim alone
+    // would put a task on the other.
+    const web = await swarm.createService({ replicas: 6 })
+    await eventually('6 tasks running, some on each worker', 90_000, async () => {
+      return (
+        (await swarm.runningTasks(web)).length === 6 &&
+        (await tasksOn(web, a!.nodeId)) > 0 &&
+        (await tasksOn(web, b!.nodeId)) > 0
+      )
+    })
+    const onVictims = (await swarm.runningTasks(web)).filter((task) => victims.has(task.NodeID!)).length
+    const startedAt = Date.now()
+
+    const t = target(asg)
+    const messages: string[] = []
+    const result = await t.scale(0, { reason: 'test', progress: (m) => messages.push(m) }, signal())
+    assert.deepEqual(new Set(result.removed), new Set(all.map((x) => x.id)))
+
+    const log = messages.join('\n')
+    const firstTerminate = messages.findIndex((m) => /terminating i-/.test(m))
+    for (const w of [a!, b!]) {
+      const drained = messages.findIndex((m) => m.includes(`draining node ${w.nodeId}`))
+      assert.ok(
+        drained >= 0 && drained < firstTerminate,
+        `node ${w.nodeId} drains before any terminate:\n${log}`,
+      )
+    }
+    const emptied = messages
+      .map((m, i) => (/drained, its tasks run elsewhere/.test(m) ? i : -1))
+      .filter((i) => i >= 0)
+    assert.equal(emptied.length, 2, log)
+    assert.ok(
+      emptied.every((i) => i < firstTerminate),
+      `both empty before any terminate:\n${log}`,
+    )
+
+    const running = await swarm.runningTasks(web)
+    assert.equal(running.length, 6, 'every task runs again')
+    assert.ok(
+      running.every((task) => !victims.has(task.NodeID!)),
+      'all on the node(s) that stay',
+    )
+    // Task history: each task that ran on a victim was replaced once, on a node that stays; no
+    // replacement ever landed on a victim.
+    const tasks = await history(web)
+    assert.equal(tasks.length, 6 + onVictims, `6 tasks plus one replacement per task moved (${onVictims})`)
+    const late = tasks.filter((task) => victims.has(task.NodeID!) && Date.parse(task.CreatedAt!) >= startedAt)
+    assert.deepEqual(late, [], 'no task was placed on a leaving node during the scale-in')
+    const slots = new Map<number, number>()
+    for (const task of tasks) slots.set(task.Slot!, (slots.get(task.Slot!) ?? 0) + 1)
+    assert.ok(
+      [...slots.values()].every((count) => count <= 2),
+      `no slot moved twice: ${[...slots]}`,
+    )
+
+    const g = await moto.describe(asg)
+    assert.equal(g.DesiredCapacity, 0, 'terminated with decrement')
+    const left = await nodeIds()
+    assert.ok(!left.has(a!.nodeId) && !left.has(b!.nodeId), 'both nodes removed from the swarm')
+    await t.close()
+  })
+
+  test('one victim cannot drain in time: it is made active again and kept, the other still goes, and the scale-in fails naming it', async () => {
+    const { asg, all } = await group(2)
+    const [stuck, free] = all as [(typeof all)[0], (typeof all)[0]]
+    const [ws, wf] = await Promise.all([worker({ hostname: stuck.dns }), worker({ hostname: free.dns })])
+    const pinned = await swarm.createService({ replicas: 1, constraints: [`node.id==${ws.nodeId}`] })
+    const web = await serviceOn(wf, 3)
+    await eventually(
+      'the pinned task runs on its worker',
+      90_000,
+      async () => (await tasksOn(pinned, ws.nodeId)) === 1,
+    )
+
+    const t = target(asg, { swarm: { host: swarm.host, drain_timeout: '20s', poll: '300ms' } })
+    const messages: string[] = []
+    await assert.rejects(
+      t.scale(0, { reason: 'test', progress: (m) => messages.push(m) }, signal()),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'E_SWARM_DRAIN_TIMEOUT')
+        assert.match(err.message, new RegExp(`^instance ${stuck.id}: node ${ws.nodeId}`))
+        assert.match(err.message, /has 0 of 1 tasks running elsewhere/)
+        assert.match(err.message, /made active again and the instance kept/)
+        assert.match(err.message, new RegExp(`drained and terminated: ${free.id}`))
+        return true
+      },
+    )
+    assert.ok(
+      messages.some((m) => m.includes(`terminated ${free.id}; kept ${stuck.id}: instance ${stuck.id}`)),
+      messages.join('\n'),
+    )
+    assert.equal(
+      (await api.node(ws.nodeId, signal())).Spec?.Availability,
+      'active',
+      'the stuck node is active again',
+    )
+    assert.ok(!(await nodeIds()).has(wf.nodeId), 'the drained node was removed')
+    const g = await moto.describe(asg)
+    assert.equal(g.DesiredCapacity, 1)
+    assert.deepEqual(
+      g.Instances?.map((i) => [i.InstanceId, i.LifecycleState]),
+      [[stuck.id, 'InService']],
+    )
+    const running = await swarm.runningTasks(web)
+    assert.equal(running.length, 3)
+    assert.ok(running.every((task) => task.NodeID !== wf.nodeId))
+    await eventually(
+      'the pinned task runs again',
+      90_000,
+      async () => (await tasksOn(pinned, ws.nodeId)) === 1,
+    )
+    await t.close()
+  })
+
+  test('unmatched: terminate — an InService instance with no node is terminated without a drain, and the progress says so', async () => {
+    const { asg, all } = await group(2)
+    const [joined, never] = all as [(typeof all)[0], (typeof all)[0]]
+    const w = await worker({ hostname: joined.dns })
+    const t = target(asg, {
+      swarm: { host: swarm.host, drain_timeout: '90s', poll: '300ms', unmatched: 'terminate' },
+    })
+    const messages: string[] = []
+    const result = await t.scale(0, { reason: 'test', progress: (m) => messages.push(m) }, signal())
+    assert.deepEqual(new Set(result.removed), new Set([joined.id, never.id]))
+    const log = messages.join('\n')
+    assert.ok(
+      messages.some((m) =>
+        m.includes(
+          `terminating ${never.id} without a drain: no Swarm node matches it (swarm.unmatched: terminate)`,
+        ),
+      ),
+      log,
+    )
+    assert.ok(
+      messages.some((m) => m.includes(`draining node ${w.nodeId}`)),
+      `the node that exists still drains:\n${log}`,
+    )
+    assert.ok(!messages.some((m) => m.includes(`terminating ${joined.id} without a drain`)), log)
+    assert.equal((await moto.describe(asg)).DesiredCapacity, 0)
+    assert.ok(!(await nodeIds()).has(w.nodeId))
     await t.close()
   })
 

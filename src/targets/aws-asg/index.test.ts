@@ -371,5 +371,19 @@ describe('aws-asg config', () => {
     assert.equal(c.poll_interval, 5000)
     assert.equal(c.min_size, undefined)
     assert.equal(c.max_size, undefined)
+    const swarm = awsAsgTargetSchema.parse({ kind: 'aws-asg', name: 'x', swarm: {} }).swarm
+    assert.equal(swarm?.unmatched, 'refuse', 'an instance with no Swarm node is refused by default')
+  })
+
+  test('swarm.unmatched takes refuse or terminate; anything else is named with its value', () => {
+    const parse = (unmatched: unknown) =>
+      awsAsgTargetSchema.safeParse({ kind: 'aws-asg', name: 'x', swarm: { unmatched } })
+    assert.equal(parse('terminate').data?.swarm?.unmatched, 'terminate')
+    const bad = parse('drain')
+    assert.deepEqual(
+      bad.error?.issues.map((i) => i.path.join('.')),
+      ['swarm.unmatched'],
+    )
+    assert.match(bad.error!.issues[0]!.message, /refuse.*terminate/)
   })
 })

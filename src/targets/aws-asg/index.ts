@@ -17,6 +17,7 @@
  *     host: unix:///var/run/docker.sock
  *     node_label: tide.instance-id
  *     drain_timeout: 5m
+ *     unmatched: refuse          # an InService instance with no node: refuse, or terminate undrained
  * ```
  *
  * `docs/targets/aws-asg.md` is the user's page.
@@ -66,11 +67,17 @@ export const swarmDrainSchema = z
     drain_timeout: duration('5m')
       .refine((ms) => ms > 0, { message: 'must be longer than 0' })
       .describe(
-        "How long to wait for a drained node's tasks to run elsewhere (and a manager to be demoted). Past it the node is made active again, the instance kept, and the operation fails with E_SWARM_DRAIN_TIMEOUT.",
+        "How long to wait for the drained nodes' tasks to run elsewhere (and managers to be demoted); the nodes of one scale-in drain together, within one timeout. Past it a node still waiting is made active again and its instance kept (the others still go), and the operation fails with E_SWARM_DRAIN_TIMEOUT.",
       ),
     poll: duration('2s')
       .refine((ms) => ms > 0, { message: 'must be longer than 0' })
       .describe('Time between checks while a node drains.'),
+    unmatched: z
+      .enum(['refuse', 'terminate'])
+      .default('refuse')
+      .describe(
+        'An InService instance chosen to leave whose Swarm node cannot be found (it never joined the swarm, or its node is gone). `refuse`: the scale-in fails with E_SWARM_NODE_MATCH before anything changes. `terminate`: the instance is terminated without a drain, and the progress and log say so. An instance that matches two nodes is refused either way.',
+      ),
   })
   .strict()
 
@@ -149,7 +156,7 @@ export const awsAsgTargetSchema = z
     swarm: swarmDrainSchema
       .optional()
       .describe(
-        "The instances are Docker Swarm nodes: before Tide terminates one (scale_in: terminate), it finds the instance's node, drains it, waits until its tasks run elsewhere, demotes a manager (refusing if the Raft quorum would be lost), and removes the node from the swarm afterwards. Default: no Swarm.",
+        "The instances are Docker Swarm nodes: before Tide terminates them (scale_in: terminate), it finds each instance's node, drains all of them together, waits until their tasks run on the nodes that stay, demotes the managers (refusing if the Raft quorum would be lost), and removes the nodes from the swarm afterwards. Default: no Swarm.",
       ),
   })
   .strict()
@@ -215,7 +222,12 @@ export function createAwsAsgTarget(
     address: config.address,
     ...(config.port === undefined ? {} : { port: config.port }),
     ...(ec2 ? { ec2 } : {}),
-    ...(config.swarm ? { drainer: createSwarmDrainer(config.swarm, config.call_timeout, deps.logger) } : {}),
+    ...(config.swarm
+      ? {
+          drainer: createSwarmDrainer(config.swarm, config.call_timeout, deps.logger),
+          unmatched: config.swarm.unmatched,
+        }
+      : {}),
     ...(deps.logger ? { logger: deps.logger } : {}),
   })
 }

@@ -11,9 +11,19 @@
  * ```
  *
  * With `drainer` (the instances are Docker Swarm nodes), each victim's node is found and the
- * managers' quorum checked before anything changes; then, one victim at a time, its node is
- * drained (and demoted), the instance terminated, and the node removed from the swarm
- * (src/targets/docker-swarm/nodes.ts).
+ * managers' quorum checked (all of them leaving) before anything changes. Then the victims'
+ * nodes leave together (src/targets/docker-swarm/nodes.ts):
+ *
+ * ```text
+ * pause every victim's node ──► drain every one ──► wait until all are empty (one drain timeout)
+ *   ──► demote the managers, one at a time ──► terminate each drained instance ──► remove its node
+ * ```
+ *
+ * Pausing all before draining any means a task moved off one victim never lands on another
+ * (and moves twice), and N nodes take one drain time, not N. A victim whose node does not empty
+ * in time is made active again and kept; the others still go, and the operation fails naming it.
+ * An InService instance with no node is refused, unless `unmatched: 'terminate'`: then it is
+ * terminated without a drain, and the progress says so.
  *
  * EC2 DescribeInstances (optional: `ec2`) gives instances their address (`ip[:port]`) and launch
  * time (newest first by launch, not by when Tide first saw them). Without EC2 permission the
@@ -26,7 +36,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Instance as AwsInstance } from '@aws-sdk/client-auto-scaling'
 import { formatDuration } from '../../core/duration.js'
-import { NoChangeError, TargetError } from '../../core/errors.js'
+import { errorMessage, NoChangeError, TargetError } from '../../core/errors.js'
 import type {
   GroupStatus,
   Instance,
@@ -79,6 +89,12 @@ export interface AsgTargetOptions {
   ec2?: Ec2Api
   /** The instances are Swarm nodes: drain each before its instance is terminated. */
   drainer?: NodeDrainer
+  /**
+   * With `drainer`, an InService instance whose Swarm node cannot be found: `refuse` fails the
+   * scale-in before anything changes (E_SWARM_NODE_MATCH); `terminate` terminates it without a drain.
+   * @default 'refuse'
+   */
+  unmatched?: 'refuse' | 'terminate'
   logger?: AwsLogger
 }
 
@@ -166,15 +182,20 @@ export class AsgTarget implements Target {
     return this.options.port ? `${ip}:${this.options.port}` : ip
   }
 
+  /** Whether the instance serves (InService, healthy): it must have a Swarm node, unless `unmatched: terminate`. */
+  private serving(id: string, group: AutoScalingGroup): boolean {
+    const asg = (group.Instances ?? []).find((i) => i.InstanceId === id)
+    return asg ? instanceState(asg) === 'ready' : false
+  }
+
   private leaving(id: string, group: AutoScalingGroup): LeavingInstance {
     const info = this.ec2Info.get(id)
-    const asg = (group.Instances ?? []).find((i) => i.InstanceId === id)
     return {
       id,
       ...(info?.privateIp ? { privateIp: info.privateIp } : {}),
       ...(info?.privateDns ? { privateDns: info.privateDns } : {}),
       ...(info?.publicIp ? { publicIp: info.publicIp } : {}),
-      required: asg ? instanceState(asg) === 'ready' : false,
+      required: this.options.unmatched !== 'terminate' && this.serving(id, group),
     }
   }
 
@@ -252,41 +273,122 @@ export class AsgTarget implements Target {
             signal,
           )
         : new Map<string, NodeDrainHandle>()
+    // Serving instances with no node (only with `unmatched: terminate`; prepare refuses them otherwise).
+    const nodeless = drainer ? victims.filter((id) => !nodes.has(id) && this.serving(id, group)) : []
     await Promise.all(
       victims.map(async (id) => {
         const instance = instances.find((i) => i.id === id)
         if (instance && plan.drain) await plan.drain(instance)
       }),
     )
-    const terminated: string[] = []
-    try {
-      // One at a time: each node's tasks move before the next node is drained.
-      for (const id of victims) {
-        const node = nodes.get(id)
-        if (node) await node.drain(signal, say) // puts the node back itself when it fails
-        try {
-          await this.api.terminate(name, id, signal)
-        } catch (err) {
-          await node?.restore()
-          throw err
-        }
-        terminated.push(id)
-        desired--
-        say(`terminating ${id} (desired capacity now ${desired})`)
-        if (node) await node.remove(signal)
-      }
-    } catch (err) {
-      if (terminated.length > 0)
-        say(`terminated ${terminated.join(', ')} before: ${err instanceof Error ? err.message : String(err)}`)
+    const undrain = (ids: Iterable<string>) => {
       // The router takes back the victims that stay.
-      for (const id of victims) {
+      for (const id of ids) {
         const instance = instances.find((i) => i.id === id)
-        if (!terminated.includes(id) && instance) plan.undrain?.(instance)
+        if (instance) plan.undrain?.(instance)
       }
+    }
+    /** Victims that stay, and why (their nodes are active again). */
+    const kept = new Map<string, unknown>()
+    try {
+      await this.drainNodes(victims, nodes, kept, signal, say)
+    } catch (err) {
+      undrain(victims) // nothing was terminated, every node is back
       throw err
+    }
+    const terminated: string[] = []
+    for (const id of victims) {
+      if (kept.has(id)) continue
+      const node = nodes.get(id)
+      if (signal.aborted) {
+        await node?.restore()
+        kept.set(id, signal.reason)
+        continue
+      }
+      try {
+        await this.api.terminate(name, id, signal)
+      } catch (err) {
+        await node?.restore()
+        kept.set(id, err)
+        continue
+      }
+      terminated.push(id)
+      desired--
+      if (nodeless.includes(id)) {
+        this.options.logger?.warn?.(
+          { asg: name, instance: id },
+          `${name}: terminated ${id} without a drain: no Swarm node matches it (swarm.unmatched: terminate)`,
+        )
+        say(
+          `terminating ${id} without a drain: no Swarm node matches it (swarm.unmatched: terminate); desired capacity now ${desired}`,
+        )
+      } else say(`terminating ${id} (desired capacity now ${desired})`)
+      if (node) await node.remove(signal)
+    }
+    if (kept.size > 0) {
+      undrain(kept.keys())
+      const reasons = [...kept].map(([id, err]) => `${id}: ${errorMessage(err)}`)
+      if (terminated.length > 0) say(`terminated ${terminated.join(', ')}; kept ${reasons.join('; ')}`)
+      const [first] = kept.values()
+      signal.throwIfAborted()
+      if (!(first instanceof Error)) throw first
+      // The first failure keeps its code; its message also says what became of the other victims.
+      const others = [
+        ...reasons.slice(1).map((r) => `also kept ${r}`),
+        ...(terminated.length > 0 ? [`drained and terminated: ${terminated.join(', ')}`] : []),
+      ]
+      if (others.length > 0) first.message = `${first.message} (${others.join('; ')})`
+      throw first
     }
     await this.waitFor(to, victims, signal, say)
     return { from, to, added: [], removed: victims }
+  }
+
+  /**
+   * Drains the victims' nodes together: pauses all, drains all, waits until all are empty, then
+   * demotes the managers one at a time (the quorum after all of them leave was checked in
+   * prepare). A node that does not empty (or demote) in time is put back by its handle and its
+   * victim lands in `kept`; the others are left drained, for their instances to be terminated.
+   * Throws, with every node put back, when nothing may be terminated: a pause or drain call
+   * failed, or `signal` was aborted.
+   */
+  private async drainNodes(
+    victims: readonly string[],
+    nodes: ReadonlyMap<string, NodeDrainHandle>,
+    kept: Map<string, unknown>,
+    signal: AbortSignal,
+    say: (message: string) => void,
+  ): Promise<void> {
+    const leaving = victims.flatMap((id) => {
+      const node = nodes.get(id)
+      return node ? [{ id, node }] : []
+    })
+    if (leaving.length === 0) return
+    const restoreAll = () => Promise.all(leaving.map(({ node }) => node.restore()))
+    try {
+      // Paused first, so the tasks drained off one victim go only to the nodes that stay.
+      for (const { node } of leaving) await node.pause(signal)
+      for (const { node } of leaving) await node.startDrain(signal, say)
+      const settled = await Promise.allSettled(leaving.map(({ node }) => node.settle(signal, say)))
+      signal.throwIfAborted()
+      settled.forEach((s, k) => {
+        if (s.status === 'rejected') kept.set(leaving[k]!.id, s.reason)
+      })
+      // One demotion at a time: Raft removes members one by one.
+      for (const { id, node } of leaving) {
+        if (kept.has(id) || !node.manager) continue
+        try {
+          await node.demote(signal, say)
+        } catch (err) {
+          signal.throwIfAborted()
+          kept.set(id, err)
+        }
+      }
+    } catch (err) {
+      await restoreAll()
+      kept.clear()
+      throw err
+    }
   }
 
   /**

@@ -5,12 +5,23 @@
  * elsewhere, demotes it if it is a manager, and only then lets the instance be terminated.
  *
  * ```text
- * prepare: find each instance's node ─► managers: would the Raft quorum survive? ─► (nothing changed yet)
- * drain:   Availability=drain ─► wait: no task left on the node, and each service it ran has as
- *          many tasks running elsewhere as it had running before ─► manager: demote, wait
- *          └─ timeout or abort: Availability back as it was (and promoted again); the instance stays
- * remove:  after the instance is terminated: `docker node rm --force`
+ * prepare:    find each instance's node ─► managers: would the Raft quorum survive all of them
+ *             leaving? ─► (nothing changed yet)
+ * pause:      count the node's tasks; Availability=pause (no new task lands on it, its own keep running)
+ * startDrain: Availability=drain (its tasks stop and start on the nodes that are neither paused nor
+ *             drained); the drain timeout starts
+ * settle:     wait: no task left on the node, and each service it ran has as many tasks running
+ *             elsewhere as it had running before
+ * demote:     a manager: demote, wait
+ *             └─ any step failing (timeout, abort): Availability back as it was (and promoted
+ *                again); the instance stays
+ * remove:     after the instance is terminated: `docker node rm --force`
  * ```
+ *
+ * The steps are separate so that several nodes leave together (aws-asg/target.ts): every
+ * leaving node is paused, then drained, so a task moved off one never lands on another that is
+ * leaving too, and all of them empty in one drain timeout rather than one after the other.
+ * `drain` runs the steps for one node.
  *
  * Finding the node of an instance, first rule that matches:
  * 1. a node label (`docker node update --label-add`) or engine label (dockerd `--label`) whose
@@ -39,7 +50,26 @@ export interface LeavingInstance {
 export interface DrainHandle {
   /** "node 4k2… (ip-10-0-1-17, worker)" for messages. */
   readonly node: string
-  /** Drains (and demotes a manager); on timeout or abort restores the node and throws. */
+  /** The Swarm node's id. */
+  readonly nodeId: string
+  /** Whether the node is a manager (demoted after its drain). */
+  readonly manager: boolean
+  /**
+   * Counts the tasks the node runs, then pauses it: no new task lands on it, its own keep
+   * running. Call it for every leaving node before `startDrain` on any. On failure restores the
+   * node and throws.
+   */
+  pause(signal: AbortSignal): Promise<void>
+  /** Availability=drain: its tasks start moving; the drain timeout starts. On failure restores and throws. */
+  startDrain(signal: AbortSignal, say: (message: string) => void): Promise<void>
+  /**
+   * Waits until no task is left on the node and each service it ran has its tasks running
+   * elsewhere, until the drain timeout. On timeout or abort restores the node and throws.
+   */
+  settle(signal: AbortSignal, say: (message: string) => void): Promise<void>
+  /** A manager: demotes it and waits, within the same drain timeout (a worker: nothing). On failure restores and throws. */
+  demote(signal: AbortSignal, say: (message: string) => void): Promise<void>
+  /** `pause`, `startDrain`, `settle` and `demote` for this one node. */
   drain(signal: AbortSignal, say: (message: string) => void): Promise<void>
   /** Gives the node back (availability as before, a manager promoted again); never throws. */
   restore(): Promise<void>
@@ -229,60 +259,100 @@ export class SwarmNodeDrainer {
         )
       }
     }
-    return {
+    // Set by pause (what the node ran before anything moved) and startDrain (when time is up).
+    let before: SwarmNodeTask[] | undefined
+    const services = new Map<string, number>()
+    let deadline: number | undefined
+    /** Runs one step; a step that fails puts the node back before the error goes on. */
+    const step = async (run: () => Promise<void>) => {
+      try {
+        await run()
+      } catch (err) {
+        await restore()
+        throw err
+      }
+    }
+    const started = (): number => {
+      if (deadline === undefined) throw new Error(`${name}: startDrain must come first`)
+      return deadline
+    }
+    const handle: DrainHandle = {
       node: name,
+      nodeId: node.ID,
+      manager,
       restore,
-      async drain(signal, say) {
-        const deadline = Date.now() + timeout
-        try {
-          const before = (await api.tasksOnNode(node.ID, signal)).filter(
+      pause: (signal) =>
+        step(async () => {
+          before = (await api.tasksOnNode(node.ID, signal)).filter(
             (t) => t.DesiredState === 'running' && !TERMINAL.has(t.Status?.State ?? ''),
           )
-          const services = new Map<string, number>()
           for (const t of before) if (t.ServiceID) services.set(t.ServiceID, 0)
           for (const id of services.keys()) services.set(id, await runningTasks(api, id, undefined, signal))
+          await api.updateNode(
+            node.ID,
+            (n) =>
+              n.Spec?.Availability === 'pause' || n.Spec?.Availability === 'drain'
+                ? undefined
+                : { ...n.Spec, Availability: 'pause' },
+            signal,
+          )
+        }),
+      startDrain: (signal, say) =>
+        step(async () => {
+          if (!before) await handle.pause(signal)
+          deadline = Date.now() + timeout
           await api.updateNode(
             node.ID,
             (n) => (n.Spec?.Availability === 'drain' ? undefined : { ...n.Spec, Availability: 'drain' }),
             signal,
           )
-          say(`draining ${name}: ${before.length} task${before.length === 1 ? '' : 's'} to move`)
+          const count = before!.length
+          say(`draining ${name}: ${count} task${count === 1 ? '' : 's'} to move`)
+        }),
+      settle: (signal, say) =>
+        step(async () => {
+          const end = started()
           for (;;) {
             const waiting = await stillWaiting(api, node.ID, services, signal)
             if (waiting.length === 0) break
-            if (Date.now() >= deadline) {
+            if (Date.now() >= end) {
               throw new DrainTimeoutError(
                 `instance ${instance}: ${name} drained, but after ${Math.round(timeout / 1000)}s ${waiting.join('; ')}; ` +
                   `the node was made ${was} again and the instance kept`,
               )
             }
-            await sleep(Math.min(poll, Math.max(1, deadline - Date.now())), undefined, { signal })
+            await sleep(Math.min(poll, Math.max(1, end - Date.now())), undefined, { signal })
           }
           say(`${name}: drained, its tasks run elsewhere`)
-          if (manager) {
-            // The quorum was checked in prepare; a manager that became unreachable since is Raft's to refuse.
-            await api.updateNode(
-              node.ID,
-              (n) => (n.Spec?.Role === 'worker' ? undefined : { ...n.Spec, Role: 'worker' }),
-              signal,
-            )
-            demoted = true
-            for (;;) {
-              const now = await api.node(node.ID, signal)
-              if (!now.ManagerStatus && now.Spec?.Role === 'worker') break
-              if (Date.now() >= deadline) {
-                throw new DrainTimeoutError(
-                  `instance ${instance}: ${name} was still a manager ${Math.round(timeout / 1000)}s after its demotion; it was made ${was} and promoted again, and the instance kept`,
-                )
-              }
-              await sleep(Math.min(poll, Math.max(1, deadline - Date.now())), undefined, { signal })
+        }),
+      demote: (signal, say) =>
+        step(async () => {
+          if (!manager) return
+          const end = started()
+          // The quorum was checked in prepare; a manager that became unreachable since is Raft's to refuse.
+          await api.updateNode(
+            node.ID,
+            (n) => (n.Spec?.Role === 'worker' ? undefined : { ...n.Spec, Role: 'worker' }),
+            signal,
+          )
+          demoted = true
+          for (;;) {
+            const now = await api.node(node.ID, signal)
+            if (!now.ManagerStatus && now.Spec?.Role === 'worker') break
+            if (Date.now() >= end) {
+              throw new DrainTimeoutError(
+                `instance ${instance}: ${name} was still a manager ${Math.round(timeout / 1000)}s after its drain started; it was made ${was} and promoted again, and the instance kept`,
+              )
             }
-            say(`${name}: demoted to worker`)
+            await sleep(Math.min(poll, Math.max(1, end - Date.now())), undefined, { signal })
           }
-        } catch (err) {
-          await restore()
-          throw err
-        }
+          say(`${name}: demoted to worker`)
+        }),
+      async drain(signal, say) {
+        await handle.pause(signal)
+        await handle.startDrain(signal, say)
+        await handle.settle(signal, say)
+        await handle.demote(signal, say)
       },
       async remove(signal) {
         try {
@@ -296,6 +366,7 @@ export class SwarmNodeDrainer {
         }
       },
     }
+    return handle
   }
 }
 
