@@ -9,24 +9,9 @@ import type { DecisionRecord, GroupView } from '../engine/controller.js'
 import type { Daemon } from '../engine/daemon.js'
 import type { CliIO } from './io.js'
 import { main } from './main.js'
+import { sink } from '../../test/support/sink.js'
 
 const TOKEN = 'a-token-of-sixteen-chars'
-
-function sink(tty = false) {
-  let text = ''
-  return {
-    write(s: string) {
-      text += s
-      return true
-    },
-    isTTY: tty,
-    columns: 120,
-    rows: 50,
-    get text() {
-      return text
-    },
-  }
-}
 
 function webGroup(): GroupView {
   return fakeGroup('web', {

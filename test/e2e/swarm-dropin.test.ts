@@ -12,22 +12,9 @@ import { after, before, describe, test } from 'node:test'
 import { main } from '../../src/cli/main.js'
 import { requireAlertmanager, type RunningAlertmanager, startAlertmanager } from '../support/prometheus.js'
 import { acquireSwarm, eventually, requireSwarm, type Swarm } from '../support/swarm.js'
+import { sink } from '../support/sink.js'
 
 const skip = requireSwarm() || requireAlertmanager()
-
-function sink() {
-  let text = ''
-  return {
-    write(s: string) {
-      text += s
-      return true
-    },
-    isTTY: false,
-    get text() {
-      return text
-    },
-  }
-}
 
 /**
  * Starts `tide docker-scaler --json` with `env` (listening on a free loopback port, logging

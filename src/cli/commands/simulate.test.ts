@@ -5,20 +5,7 @@ import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { loadConfigFile } from '../../config/index.js'
 import { main } from '../main.js'
-
-function sink() {
-  let text = ''
-  return {
-    write(s: string) {
-      text += s
-      return true
-    },
-    isTTY: false,
-    get text() {
-      return text
-    },
-  }
-}
+import { sink } from '../../../test/support/sink.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tide-sim-'))
 const trace = join(dir, 'rps.csv')

@@ -10,26 +10,11 @@ import { join, resolve } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { stringify } from 'yaml'
 import { main } from '../../cli/main.js'
+import { sink } from '../../../test/support/sink.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tide-validate-plugin-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 const plugins = resolve('test/e2e/scale-to-zero-plugins')
-
-function sink() {
-  let text = ''
-  return {
-    write(s: string) {
-      text += s
-      return true
-    },
-    isTTY: false,
-    columns: 120,
-    rows: 50,
-    get text() {
-      return text
-    },
-  }
-}
 
 async function validate(file: string, json = false) {
   const stdout = sink()
