@@ -5,7 +5,7 @@
  * policies, a user_data script with `${…}`).
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
@@ -15,7 +15,6 @@ import { convertDoScaler, ImportError } from './convert.js'
 import { Ini } from './ini.js'
 
 const DATA = new URL('./testdata/', import.meta.url).pathname
-const VARS = { TIDE_BASE_DROPLET_WEB: 'web-base', TIDE_SNAPSHOT_WEB: 'web-snap' }
 
 async function run(args: string[], env: Record<string, string> = {}) {
   let stdout = ''
@@ -80,7 +79,17 @@ describe('do-scaler → Tide config', () => {
     const target = web.target as Record<string, unknown>
     assert.equal(target.kind, 'digitalocean')
     assert.equal(target.tag, 'web')
-    assert.equal(target.clone_prefix, 'web-')
+    // conf.d/droplets/web.json, as do-scaler sent it to POST /v2/droplets (seeds.md §2.3).
+    assert.deepEqual(target.template, {
+      name: 'web-{}',
+      size: 's-2vcpu-4gb',
+      image: 12345678,
+      region: 'sfo2',
+      ssh_keys: ['3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa'],
+      tags: ['autoscaled'],
+    })
+    for (const key of ['base_droplet', 'snapshot', 'clone_prefix', 'ssh_keys'])
+      assert.equal(key in target, false, `no ${key}: the template says how droplets are made`)
     assert.equal(target.remove, 'oldest', 'do-scaler destroyed the first listed droplet')
     assert.equal(target.address, 'private')
     assert.equal(target.boot_timeout, '240s')
@@ -131,7 +140,10 @@ describe('do-scaler → Tide config', () => {
     // The same condition in two policies is one metric of the source.
     assert.deepEqual(Object.keys(source.metrics as object), ['mem_avail', 'load1', 'load5', 'load15'])
     assert.ok(notes.some((n) => n.where.includes('health_check_tcp') && n.level === 'unsupported'))
-    assert.ok(notes.some((n) => /set TIDE_BASE_DROPLET_WEB/.test(n.message)))
+    assert.ok(!notes.some((n) => /TIDE_BASE_DROPLET/.test(n.message)), 'nothing to set by hand')
+    assert.ok(
+      notes.some((n) => n.where === 'conf.d/droplets/web.json name' && /web-1, are adopted/.test(n.message)),
+    )
   })
 
   test('the result is a valid Tide config (what tide validate checks)', async () => {
@@ -143,9 +155,10 @@ describe('do-scaler → Tide config', () => {
       const text = readFileSync(out, 'utf8')
       assert.match(text, /^# Tide config converted from do-scaler/)
       assert.match(text, /\[unsupported\] conf\.d\/web\.cfg \[health_check_tcp\]/)
-      const parsed = parseConfigText(text, out, { ...VARS })
+      assert.doesNotMatch(text, /TIDE_BASE_DROPLET|TIDE_SNAPSHOT/)
+      const parsed = parseConfigText(text, out, {})
       assert.deepEqual(Object.keys(parsed.groups), ['web'])
-      const v = await run(['validate', out], VARS)
+      const v = await run(['validate', out], {})
       assert.equal(v.code, 0, v.stderr)
       // Refuses to overwrite without --force.
       const again = await run(['import', 'do-scaler', join(DATA, 'shipped'), '-o', out])
@@ -208,9 +221,10 @@ describe('do-scaler → Tide config', () => {
   test("user_data keeps its ${…}: Tide's interpolation does not touch it", async () => {
     const r = await run(['import', 'do-scaler', join(DATA, 'custom')])
     assert.equal(r.code, 0, r.stderr)
-    const parsed = parseConfigText(r.stdout, 'x', { TIDE_BASE_DROPLET_API: 'b', TIDE_SNAPSHOT_API: 's' })
-    const target = parsed.groups.api!.target as { user_data?: string }
-    assert.equal(target.user_data, '#!/bin/sh\necho ${HOSTNAME} > /etc/motd\n')
+    const parsed = parseConfigText(r.stdout, 'x', {})
+    const target = parsed.groups.api!.target as { template?: { user_data?: string; image?: unknown } }
+    assert.equal(target.template?.user_data, '#!/bin/sh\necho ${HOSTNAME} > /etc/motd\n')
+    assert.equal(target.template?.image, 'ubuntu-22-04-x64', 'an image slug stays a slug')
   })
 
   test('a directory with only .cfg.example files, or none at all, is a clear usage error', async () => {
@@ -228,6 +242,116 @@ describe('do-scaler → Tide config', () => {
     const r = await run(['import', 'do-scaler', join(DATA, 'nope')])
     assert.equal(r.code, 2)
     assert.match(r.stderr, /is not a directory \(E_IMPORT\)/)
+  })
+
+  describe('droplet templates', () => {
+    let dir: string
+    /** A conf.d with one group whose template is `template` (and `extra` lines in web.cfg). */
+    const setup = (template: unknown, extra: string[] = []) => {
+      dir = mkdtempSync(join(tmpdir(), 'tide-import-template-'))
+      mkdirSync(join(dir, 'conf.d/droplets'), { recursive: true })
+      mkdirSync(join(dir, 'conf.d/policies'), { recursive: true })
+      writeFileSync(join(dir, 'do-scaler.cfg'), '[scheduler]\ninterval = 60\n')
+      writeFileSync(
+        join(dir, 'conf.d/policies/up.json'),
+        readFileSync(join(DATA, 'shipped/conf.d/policies/mem_avail.json')),
+      )
+      const web = ['[scaler]', 'tag_name = web', 'policy_files = up.json', '', ...extra]
+      if (template !== undefined) {
+        web.push('[digitalocean_create_droplet]', 'max = 4', 'droplet = web.json')
+        writeFileSync(
+          join(dir, 'conf.d/droplets/web.json'),
+          typeof template === 'string' ? template : JSON.stringify(template),
+        )
+      }
+      writeFileSync(join(dir, 'conf.d/web.cfg'), `${web.join('\n')}\n`)
+      return dir
+    }
+    const at = (notes: Array<{ where: string; message: string }>, where: string) =>
+      notes.filter((n) => n.where === where).map((n) => n.message)
+    test.afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+    test("the group's tag is always added; python's {0} and {:03d}; booleans and vpc_uuid copied", () => {
+      const { config, notes } = convertDoScaler(
+        setup({
+          name: 'web-{0:03d}',
+          size: 's-1vcpu-1gb',
+          image: 'ubuntu-24-04-x64',
+          region: 'nyc3',
+          tags: ['autoscaled'],
+          backups: true,
+          ipv6: false,
+          monitoring: false,
+          vpc_uuid: '5a4981aa-9653-4bd1-bef5-d6bff52042e4',
+        }),
+      )
+      assert.deepEqual((config.groups.web!.target as Record<string, unknown>).template, {
+        name: 'web-{:03d}',
+        size: 's-1vcpu-1gb',
+        image: 'ubuntu-24-04-x64',
+        region: 'nyc3',
+        tags: ['autoscaled'],
+        backups: true,
+        ipv6: false,
+        monitoring: false,
+        vpc_uuid: '5a4981aa-9653-4bd1-bef5-d6bff52042e4',
+      })
+      assert.match(at(notes, 'conf.d/droplets/web.json tags').join(), /lack tag_name "web"/)
+      assert.match(at(notes, 'conf.d/droplets/web.json vpc_uuid').join(), /did not send vpc_uuid/)
+      assert.deepEqual(at(notes, 'conf.d/droplets/web.json monitoring'), [], 'set, so nothing to say')
+    })
+
+    test('a name without {} gets one (do-scaler gave every droplet the same name)', async () => {
+      const d = setup({ name: 'worker', size: 's-1vcpu-1gb', image: 1234, region: 'nyc3' })
+      const { config, notes } = convertDoScaler(d)
+      const template = (config.groups.web!.target as { template: { name: string } }).template
+      assert.equal(template.name, 'worker-{}')
+      assert.match(at(notes, 'conf.d/droplets/web.json name').join(), /every droplet got the same name/)
+      const r = await run(['import', 'do-scaler', d])
+      assert.equal(r.code, 0, r.stderr)
+    })
+
+    test('a template without a region: noted, and the config says what to set', async () => {
+      const d = setup({ name: 'web-{}', size_slug: 's-1vcpu-1gb', image: 1234 })
+      const { notes } = convertDoScaler(d)
+      assert.match(at(notes, 'conf.d/droplets/web.json region').join(), /set target\.template\.region/)
+      const r = await run(['import', 'do-scaler', d])
+      assert.equal(r.code, 1, 'converted, not valid yet')
+      assert.match(r.stderr, /groups\.web\.target\.template\.region: is required/)
+    })
+
+    test('no template at all: the base-droplet placeholders, to set by hand', async () => {
+      const d = setup(undefined)
+      const { config, notes } = convertDoScaler(d)
+      const target = config.groups.web!.target as Record<string, unknown>
+      assert.equal(target.template, undefined)
+      assert.equal(target.base_droplet, '${TIDE_BASE_DROPLET_WEB}')
+      assert.equal(target.snapshot, '${TIDE_SNAPSHOT_WEB}')
+      assert.match(at(notes, 'groups.web.target').join(), /set TIDE_BASE_DROPLET_WEB and TIDE_SNAPSHOT_WEB/)
+      const r = await run(['import', 'do-scaler', d])
+      assert.equal(r.code, 0, r.stderr)
+      assert.match(r.stdout, /base_droplet: \$\{TIDE_BASE_DROPLET_WEB\}/, 'the placeholder, not escaped')
+    })
+
+    test('a template that is not a JSON object is a note, and the placeholders', () => {
+      const { config, notes } = convertDoScaler(setup('["web-{}"]'))
+      assert.match(at(notes, 'conf.d/droplets/web.json').join(), /not a JSON object/)
+      assert.equal(
+        (config.groups.web!.target as Record<string, unknown>).base_droplet,
+        '${TIDE_BASE_DROPLET_WEB}',
+      )
+    })
+
+    test('min 0 becomes 1: at 0 there is no droplet to read metrics from', async () => {
+      const d = setup({ name: 'web-{}', size: 's-1vcpu-1gb', image: 1234, region: 'nyc3' }, [
+        '[digitalocean_destroy_droplet]',
+        'min = 0',
+      ])
+      const { config, notes } = convertDoScaler(d)
+      assert.equal(config.groups.web!.min, 1)
+      assert.match(at(notes, 'conf.d/web.cfg [digitalocean_destroy_droplet] min').join(), /min 0: .*using 1/)
+      assert.equal((await run(['import', 'do-scaler', d])).code, 0)
+    })
   })
 
   test('--json gives the config, the notes and the files read', async () => {

@@ -2,7 +2,9 @@
  * `tide import do-scaler DIR`: seed 002's configuration (reference/seeds.md §2.3) as a Tide
  * config. Each `conf.d/*.cfg` becomes a group named after the file; its JSON policies become
  * `threshold` policies over a `scrape` source reading each droplet's do-agent; the built-in
- * actions become the `digitalocean` target's settings and the group's bounds; custom actions
+ * actions become the `digitalocean` target's settings and the group's bounds (the JSON droplet
+ * template becomes the target's `template`, so new droplets are made as do-scaler made them);
+ * custom actions
  * become `exec` actions (src/notify/exec.ts). Everything that does not carry over is a note
  * naming the file, the section and the key.
  *
@@ -12,6 +14,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { basename, join, relative, resolve } from 'node:path'
 import { TideError } from '../../core/errors.js'
+import { parseNamePattern } from '../../targets/digitalocean/names.js'
 import { Ini, IniError } from './ini.js'
 
 export interface ImportNote {
@@ -326,9 +329,11 @@ function convertScaler(
       const path = resolve(dropletDir, dropletFile)
       const drel = relative(ctx.dir, path)
       try {
-        const template = JSON.parse(readText(path, ctx.dir)) as Record<string, unknown>
+        const template = JSON.parse(readText(path, ctx.dir)) as unknown
+        if (template === null || typeof template !== 'object' || Array.isArray(template))
+          throw new ImportError('not a JSON object of droplet settings')
         ctx.files.push(drel)
-        applyTemplate(template, tag, groupNameFor(rel), target, drel, note)
+        applyTemplate(template as Record<string, unknown>, tag, target, drel, note)
       } catch (err) {
         const why = err instanceof ImportError ? err.message : `not JSON: ${(err as Error).message}`
         note('unsupported', drel, `${why}: the target has no droplet template; add one by hand`)
@@ -344,7 +349,9 @@ function convertScaler(
     config.max = 1
     note('info', `groups.${groupNameFor(rel)}.max`, `no [${BUILTIN.create}] section: max is 1`)
   }
-  if (target.base_droplet === undefined) {
+  if (target.template === undefined) {
+    // Without a template there is nothing to create droplets from: the other way the target
+    // has is to clone a droplet of the group, which only the user can name.
     const suffix = groupNameFor(rel)
       .toUpperCase()
       .replace(/[^A-Z0-9]/g, '_')
@@ -353,7 +360,7 @@ function convertScaler(
     note(
       'changed',
       `groups.${groupNameFor(rel)}.target`,
-      `no droplet template: set TIDE_BASE_DROPLET_${suffix} and TIDE_SNAPSHOT_${suffix} (the droplet new ones are cloned from, and its snapshot)`,
+      `no droplet template: set TIDE_BASE_DROPLET_${suffix} and TIDE_SNAPSHOT_${suffix} (the droplet new ones are cloned from, and its snapshot), or write a \`template\` (docs/targets/digitalocean.md)`,
     )
   }
   const min = ini.hasSection(BUILTIN.destroy) ? int(ini.get(BUILTIN.destroy, 'min')) : undefined
@@ -365,6 +372,15 @@ function convertScaler(
     )
   }
   config.min = min !== undefined && min >= 0 ? Math.min(min, config.max as number) : 1
+  if (config.min === 0) {
+    // At 0 the scrape source has no droplet to read: nothing would ever bring the group back.
+    config.min = 1
+    note(
+      'changed',
+      at(BUILTIN.destroy, 'min'),
+      'min 0: do-scaler crashed once the last droplet was gone ("No droplets found for tag_name"), and with no droplet there are no metrics to scale up on: using 1 (a Tide route in front of the group can wake it from 0: set min: 0 then)',
+    )
+  }
   if (min !== undefined && min > (config.max as number)) {
     note(
       'changed',
@@ -504,60 +520,76 @@ function convertScaler(
 }
 
 /**
- * A python-digitalocean Droplet(**template). Tide's `digitalocean` target clones a base droplet
- * from a snapshot (region, size, VPC and tags come from the base), so the template's machine
- * settings become a note, and base_droplet / snapshot become variables to set.
+ * A python-digitalocean Droplet(**template) (seeds.md §2.3) → the target's `template`: new
+ * droplets are created from it as do-scaler created them, with Tide's names, the group's tag
+ * always, and monitoring on.
  */
 function applyTemplate(
   template: Record<string, unknown>,
   tag: string,
-  group: string,
   target: Record<string, unknown>,
   where: string,
   note: ScalerContext['note'],
 ): void {
-  const machine: string[] = []
+  const out: Record<string, unknown> = {}
+  const bool = (key: string, value: unknown) => {
+    if (typeof value === 'boolean') out[key] = value
+    else note('unsupported', `${where} ${key}`, `${JSON.stringify(value)} is not true or false: ignored`)
+  }
   for (const [key, value] of Object.entries(template)) {
     switch (key) {
-      case 'name': {
-        const pattern = String(value)
-        const prefix = pattern.includes('{}') ? pattern.slice(0, pattern.indexOf('{}')) : pattern
-        target.clone_prefix = prefix
-        note(
-          'changed',
-          `${where} name`,
-          `"${pattern}" numbered droplets count+1 (names could repeat after deletions); Tide names them ${prefix}001, ${prefix}002, … and never reuses a name in use`,
-        )
+      case 'name':
+        out.name = templateName(String(value), `${where} name`, note)
         break
-      }
       case 'size_slug':
       case 'size':
+        // python-digitalocean sends size_slug; `size` is what the API calls it.
+        if (key === 'size_slug' || template.size_slug === undefined) out.size = value
+        break
       case 'region':
       case 'image':
-      case 'backups':
-      case 'ipv6':
-        machine.push(`${key} ${JSON.stringify(value)}`)
+        out[key] = value
         break
       case 'ssh_keys':
-        if (Array.isArray(value)) target.ssh_keys = value
+        if (Array.isArray(value)) out.ssh_keys = value
+        else note('unsupported', `${where} ssh_keys`, 'not a list: ignored')
         break
-      case 'tags':
-        if (Array.isArray(value) && value.some((t) => t !== tag)) {
+      case 'tags': {
+        const tags = Array.isArray(value) ? value.map(String) : []
+        const extra = tags.filter((t) => t !== tag)
+        if (extra.length > 0) out.tags = extra
+        if (!tags.includes(tag)) {
           note(
             'changed',
             `${where} tags`,
-            `new droplets get the base droplet's tags, not ${JSON.stringify(value)}: give the base droplet the tags clones need`,
+            `the template's tags lack tag_name "${tag}", so do-scaler's new droplets were not part of the group; Tide always gives new droplets the group's tag`,
           )
         }
         break
+      }
       case 'user_data':
-        target.user_data = String(value)
-        break
-      case 'private_networking':
-        note('info', `${where} private_networking`, 'every droplet now gets a VPC address; nothing to set')
+        out.user_data = String(value)
         break
       case 'monitoring':
-        break // Tide turns monitoring on for every clone.
+      case 'backups':
+      case 'ipv6':
+        bool(key, value)
+        break
+      case 'vpc_uuid':
+        out.vpc_uuid = String(value)
+        note(
+          'changed',
+          `${where} vpc_uuid`,
+          'python-digitalocean 1.15 did not send vpc_uuid (new droplets went to the default VPC); Tide does',
+        )
+        break
+      case 'private_networking':
+        note(
+          'info',
+          `${where} private_networking`,
+          'deprecated by the API: every droplet gets a private address in its region’s default VPC, or in template.vpc_uuid',
+        )
+        break
       case 'token':
         note('info', `${where} token`, 'not copied (a secret)')
         break
@@ -565,14 +597,50 @@ function applyTemplate(
         note('unsupported', `${where} ${key}`, 'not a droplet setting Tide supports: ignored')
     }
   }
-  const suffix = group.toUpperCase().replace(/[^A-Z0-9]/g, '_')
-  target.base_droplet = `\${TIDE_BASE_DROPLET_${suffix}}`
-  target.snapshot = `\${TIDE_SNAPSHOT_${suffix}}`
+  if (out.monitoring === undefined) {
+    note(
+      'info',
+      `${where} monitoring`,
+      'not set (python-digitalocean created droplets without the DigitalOcean agent): Tide turns it on (template.monitoring: true), so do-agent is installed on new droplets',
+    )
+  }
+  for (const key of ['image', 'size', 'region']) {
+    if (out[key] === undefined) {
+      note(
+        'unsupported',
+        `${where} ${key === 'size' ? 'size_slug' : key}`,
+        `missing: set target.template.${key} (the API needs it to create a droplet)`,
+      )
+    }
+  }
+  target.template = out
+}
+
+/**
+ * do-scaler filled the name with Python's `name.format(count + 1)`: `web-{}` or `web-{0}`, and
+ * `{:03d}` for padding. Tide's pattern takes `{}` and `{:0Nd}` (src/targets/digitalocean/names.ts).
+ */
+function templateName(name: string, where: string, note: ScalerContext['note']): string | undefined {
+  let pattern = name.replace(/\{0?\}/g, '{}').replace(/\{0?:(0\d{1,2}d)\}/g, '{:$1}')
+  if (!/\{(:0\d{1,2}d)?\}/.test(pattern)) {
+    pattern = `${pattern}-{}`
+    note(
+      'changed',
+      where,
+      `"${name}" has no {} for a number, so every droplet got the same name: Tide names them ${pattern}`,
+    )
+  }
+  const parsed = parseNamePattern(pattern)
+  if (typeof parsed === 'string') {
+    note('unsupported', where, `"${name}" ${parsed}: not copied; new droplets are named <tag>-{}`)
+    return undefined
+  }
   note(
     'changed',
-    `${where}`,
-    `do-scaler created droplets from this template (${machine.join(', ') || 'no machine settings'}); Tide clones a base droplet from a snapshot of it, with the base's region, size, VPC and tags: set TIDE_BASE_DROPLET_${suffix} (a droplet tagged ${tag} made from the template) and TIDE_SNAPSHOT_${suffix} (a snapshot of it${typeof template.image === 'number' ? `; image ${template.image} may be one` : ''}), or write the names into the file`,
+    where,
+    `do-scaler put the droplet count + 1 in "${name}", which repeated names after deletions; Tide puts one more than the highest number among the group's droplets named ${pattern}, skipping names in use (existing ones, like ${pattern.replace(/\{[^}]*\}/, '1')}, are adopted)`,
   )
+  return pattern
 }
 
 /** One policy JSON → one threshold policy, or undefined with a note. */

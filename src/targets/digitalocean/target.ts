@@ -1,6 +1,12 @@
 /**
- * The `digitalocean` target: a group is the droplets carrying `tag` — one base droplet (found
- * by name, made by hand) and clones booted from a snapshot of it.
+ * The `digitalocean` target: a group is the droplets carrying `tag`. New droplets are made one
+ * of two ways (the config has exactly one):
+ * - base mode (seed 000): one base droplet (found by name, made by hand) and clones booted
+ *   from a snapshot of it, named `<prefix>NNN`;
+ * - template mode (seed 002's JSON droplet template): each new droplet is created from the
+ *   template (image, size, region, SSH keys, VPC, tags, user data), named by its pattern
+ *   (`web-{}`). There is no base droplet: the group may go to 0.
+ * Both are "clones" below: the droplets Tide made and may remove, found again by name.
  *
  * A clone's life:
  *
@@ -13,7 +19,8 @@
  * Rules written down where they are enforced:
  * - The base droplet is never removed or changed (seed 000 keeps its cooldown tag on it; that is
  *   the drop-in mode's business, not this target's). Droplets with the tag that are neither the
- *   base nor named `<prefix>NNN` are counted and never removed either: they are not ours.
+ *   base nor named `<prefix>NNN` (template mode: by the name pattern) are counted and never
+ *   removed either: they are not ours.
  * - Nothing is orphaned: a clone is found again by its tag and name after a crash at any point.
  *   `start()` adopts every clone, attaches the active ones a crash left out of the load balancer,
  *   and waits for (or, past boot_timeout, deletes) the ones still booting.
@@ -21,7 +28,9 @@
  *   create, and the create is re-listed by name after it; of two droplets with one name the
  *   higher id is deleted by whoever sees both (seed 000 bug 5: duplicate names).
  * - Clones copy the base droplet's region, size, VPC and tags, not droplets[0]'s (seed 000 bug
- *   6), with monitoring on so the Monitoring API has data.
+ *   6), with monitoring on so the Monitoring API has data. Template droplets get the template's
+ *   settings and the group's tag whatever the template's `tags` say (do-scaler's droplets left
+ *   the group when the template forgot `tag_name`).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { errorMessage, NoChangeError, TargetError, TideError } from '../../core/errors.js'
@@ -33,13 +42,38 @@ import {
   type Droplet,
   dropletIPv4,
   type Image,
+  type DropletCreateRequest,
   type LoadBalancer,
 } from './client.js'
+import { formatName, type NamePattern, nameRegExp, parseNamePattern, showPattern } from './names.js'
+
+/** Template mode: what each new droplet is created with (components.schemas.droplet_create). */
+export interface DropletTemplate {
+  /** A public image's slug or any image's id. */
+  image: number | string
+  size: string
+  region: string
+  /** Name pattern with one counter placeholder (names.ts): `web-{}`, `web-{:03d}`. */
+  name: string
+  sshKeys: Array<number | string>
+  vpcUuid?: string
+  /** Besides the group's tag, which every droplet gets. */
+  tags: string[]
+  userData?: string
+  monitoring: boolean
+  ipv6: boolean
+  backups: boolean
+}
 
 export interface DigitalOceanSettings {
   tag: string
-  baseDroplet: string
-  snapshot: string
+  /** Base mode: the base droplet's name; with `snapshot`. */
+  baseDroplet?: string
+  /** Base mode: the snapshot's name. */
+  snapshot?: string
+  /** Template mode, instead of `baseDroplet` + `snapshot`. */
+  template?: DropletTemplate
+  /** Base mode: clones are `<clonePrefix>NNN`. */
   clonePrefix: string
   /** Name or id. */
   loadBalancer?: string
@@ -54,17 +88,25 @@ export interface DigitalOceanSettings {
   remove: 'newest' | 'oldest' | 'least-busy'
 }
 
-/** What discovery finds: everything seed 000's `info` reports, found correctly. */
-export interface Cluster {
+/** What discovery finds, in either mode. */
+export interface DropletGroup {
   /** Every droplet with the tag, in API order. */
   droplets: Droplet[]
-  base: Droplet
-  /** Droplets named `<prefix>NNN` (not the base), oldest first. */
+  /** Base mode only. */
+  base?: Droplet
+  /** Droplets named `<prefix>NNN` (template mode: by the name pattern; not the base), oldest first. */
   clones: Droplet[]
   /** Tagged droplets that are neither: counted, never touched. */
   others: Droplet[]
-  snapshot: Image
+  /** Base mode only. */
+  snapshot?: Image
   loadBalancer?: LoadBalancer
+}
+
+/** A base-mode group: everything seed 000's `info` reports, found correctly. */
+export interface Cluster extends DropletGroup {
+  base: Droplet
+  snapshot: Image
 }
 
 /**
@@ -74,16 +116,26 @@ export interface Cluster {
  */
 export interface DropletClusterDescription {
   [key: string]: unknown
+  /** `base`: clones of a base droplet; `template`: droplets created from `template`. */
+  mode: 'base' | 'template'
   tag: string
+  /** Empty in template mode. */
   baseDroplet: string
+  /** Empty in template mode. */
   snapshot: string
+  /** The clones' name prefix (template mode: the name pattern's part before the number). */
   clonePrefix: string
+  /**
+   * Template mode: the template as configured, with `user_data` shown as its size only (it
+   * often carries secrets, and this is served by the API).
+   */
+  template?: Omit<DropletTemplate, 'userData'> & { userData?: string }
   /** As configured (name or id); empty when the group has none. */
   loadBalancer: string
   /** Every droplet with the tag, as the API returned them. */
   droplets: Droplet[]
   base: Droplet | null
-  /** The base droplet's region and size slug (seed 000 took droplets[0]'s, bug 6). */
+  /** The base droplet's region and size slug (seed 000 took droplets[0]'s, bug 6); template mode: the template's. */
   region: string
   size: string
   snapshotImageId: number
@@ -104,8 +156,10 @@ export class DigitalOceanTarget implements Target {
   private recovery?: Promise<void>
   private started = false
   private readonly cloneName: RegExp
+  /** How clones are named: `<clonePrefix>NNN`, or the template's pattern. */
+  private readonly names: NamePattern
   /** What discovery and status() last read, for describe(). */
-  private known: Partial<Cluster> & { readAt: number } = { readAt: 0 }
+  private known: Partial<DropletGroup> & { readAt: number } = { readAt: 0 }
 
   constructor(
     readonly group: string,
@@ -113,7 +167,18 @@ export class DigitalOceanTarget implements Target {
     readonly client: DigitalOceanClient,
     private readonly logger: Logger = noLogger,
   ) {
-    this.cloneName = new RegExp(`^${escapeRegExp(settings.clonePrefix)}(\\d{3,})$`)
+    const base = settings.baseDroplet !== undefined && settings.snapshot !== undefined
+    if (base === (settings.template !== undefined)) {
+      throw new TypeError(
+        'digitalocean target: give either template, or baseDroplet with snapshot (the config schema checks this)',
+      )
+    }
+    if (settings.template) {
+      const p = parseNamePattern(settings.template.name)
+      if (typeof p === 'string') throw new TypeError(`digitalocean target: template name ${p}`)
+      this.names = p
+    } else this.names = { prefix: settings.clonePrefix, suffix: '', width: 3 }
+    this.cloneName = nameRegExp(this.names)
   }
 
   /**
@@ -124,16 +189,18 @@ export class DigitalOceanTarget implements Target {
     if (this.started) return
     this.started = true
     try {
-      const cluster = await this.discover(signal)
+      const cluster = await this.readGroup(signal)
       this.logger.info(
         {
           group: this.group,
-          base: cluster.base.id,
+          base: cluster.base?.id,
           clones: cluster.clones.map((c) => c.name),
-          snapshot: cluster.snapshot.id,
+          snapshot: cluster.snapshot?.id,
           loadBalancer: cluster.loadBalancer?.id,
         },
-        `droplet cluster: base ${cluster.base.name} and ${cluster.clones.length} clone(s) adopted`,
+        cluster.base
+          ? `droplet cluster: base ${cluster.base.name} and ${cluster.clones.length} clone(s) adopted`
+          : `droplet group: ${cluster.clones.length} droplet(s) named ${showPattern(this.names)} adopted`,
       )
       this.recovery = this.finishPending(cluster, { wait: true, signal }).then(
         () => undefined,
@@ -154,7 +221,10 @@ export class DigitalOceanTarget implements Target {
 
   async status(signal?: AbortSignal): Promise<GroupStatus> {
     const droplets = await this.client.listDroplets({ tagName: this.settings.tag }, { signal })
-    const base = droplets.find((d) => d.name === this.settings.baseDroplet)
+    const base =
+      this.settings.baseDroplet === undefined
+        ? undefined
+        : droplets.find((d) => d.name === this.settings.baseDroplet)
     this.known = { ...this.known, droplets, base, readAt: Date.now() }
     const instances = droplets
       .map((d) => this.instance(d, base))
@@ -164,7 +234,7 @@ export class DigitalOceanTarget implements Target {
       desired: counted.length,
       instances,
       ready: instances.filter((i) => i.state === 'ready').length,
-      ...(base
+      ...(base || this.settings.template
         ? {}
         : {
             message: `can't find base droplet named ${this.settings.baseDroplet} among the droplets tagged ${this.settings.tag}`,
@@ -178,15 +248,16 @@ export class DigitalOceanTarget implements Target {
     }
     if (!this.started) await this.start(signal)
     await this.recovery
-    const cluster = await this.discover(signal)
+    const cluster = await this.readGroup(signal)
     const from = cluster.droplets.length - this.countRemoving(cluster)
-    // The base droplet is never removed: the group's floor is 1.
-    const wanted = Math.max(1, to)
+    // The base droplet is never removed: in base mode the group's floor is 1. A template
+    // group has no base and goes to 0.
+    const wanted = Math.max(cluster.base ? 1 : 0, to)
     if (wanted === from) {
       throw new NoChangeError(
-        to < 1
+        to < 1 && cluster.base
           ? `only the base droplet ${cluster.base.name} is left, and it is never removed`
-          : `the cluster already has ${from} droplet(s)`,
+          : `the ${cluster.base ? 'cluster' : 'group'} already has ${from} droplet(s)`,
       )
     }
     return wanted > from
@@ -197,34 +268,51 @@ export class DigitalOceanTarget implements Target {
   // ─── Discovery ───────────────────────────────────────────────────────────
 
   /**
-   * Lists the tagged droplets, the private images and the load balancers (every page of each,
-   * seed 000 bug 3) and finds the base, the snapshot and the load balancer. Throws a TargetError
-   * naming what is missing (E_DO_NOT_FOUND).
+   * The base-mode cluster (the drop-in's `info`, seed 000): readGroup() with the base and the
+   * snapshot found. A template-mode target has neither: a TargetError says so.
    */
   async discover(signal?: AbortSignal): Promise<Cluster> {
-    const s = this.settings
-    const [droplets, images, balancers] = await Promise.all([
-      this.client.listDroplets({ tagName: s.tag }, { signal }),
-      this.client.listImages({ private: true }, { signal }),
-      s.loadBalancer ? this.client.listLoadBalancers({ signal }) : Promise.resolve([]),
-    ])
-    const base = droplets.find((d) => d.name === s.baseDroplet)
-    if (!base) {
+    const group = await this.readGroup(signal)
+    if (!group.base || !group.snapshot) {
       throw new TargetError(
-        `can't find base droplet named ${s.baseDroplet} among the ${droplets.length} droplet(s) tagged ${s.tag}`,
-        { code: 'E_DO_NOT_FOUND' },
+        `group ${this.group} creates droplets from a template: it has no base droplet or snapshot`,
       )
     }
-    const snapshot = images
-      .filter((i) => i.name === s.snapshot)
-      .sort((a, b) => Date.parse(b.created_at ?? '') - Date.parse(a.created_at ?? '') || b.id - a.id)[0]
-    if (!snapshot) {
-      throw new TargetError(
-        `no snapshot with name ${s.snapshot} among the account's ${images.length} private image(s)`,
-        {
-          code: 'E_DO_NOT_FOUND',
-        },
-      )
+    return group as Cluster
+  }
+
+  /**
+   * Lists the tagged droplets, the load balancers and, in base mode, the private images (every
+   * page of each, seed 000 bug 3) and finds the base, the snapshot and the load balancer.
+   * Throws a TargetError naming what is missing (E_DO_NOT_FOUND).
+   */
+  async readGroup(signal?: AbortSignal): Promise<DropletGroup> {
+    const s = this.settings
+    const baseMode = s.template === undefined
+    const [droplets, images, balancers] = await Promise.all([
+      this.client.listDroplets({ tagName: s.tag }, { signal }),
+      baseMode ? this.client.listImages({ private: true }, { signal }) : Promise.resolve([]),
+      s.loadBalancer ? this.client.listLoadBalancers({ signal }) : Promise.resolve([]),
+    ])
+    let base: Droplet | undefined
+    let snapshot: Image | undefined
+    if (baseMode) {
+      base = droplets.find((d) => d.name === s.baseDroplet)
+      if (!base) {
+        throw new TargetError(
+          `can't find base droplet named ${s.baseDroplet} among the ${droplets.length} droplet(s) tagged ${s.tag}`,
+          { code: 'E_DO_NOT_FOUND' },
+        )
+      }
+      snapshot = images
+        .filter((i) => i.name === s.snapshot)
+        .sort((a, b) => Date.parse(b.created_at ?? '') - Date.parse(a.created_at ?? '') || b.id - a.id)[0]
+      if (!snapshot) {
+        throw new TargetError(
+          `no snapshot with name ${s.snapshot} among the account's ${images.length} private image(s)`,
+          { code: 'E_DO_NOT_FOUND' },
+        )
+      }
     }
     let loadBalancer: LoadBalancer | undefined
     if (s.loadBalancer) {
@@ -237,10 +325,10 @@ export class DigitalOceanTarget implements Target {
       }
     }
     const clones = droplets
-      .filter((d) => d.id !== base.id && this.cloneName.test(d.name))
+      .filter((d) => d.id !== base?.id && this.cloneName.test(d.name))
       .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || a.id - b.id)
-    const others = droplets.filter((d) => d.id !== base.id && !this.cloneName.test(d.name))
-    const cluster = { droplets, base, clones, others, snapshot, loadBalancer }
+    const others = droplets.filter((d) => d.id !== base?.id && !this.cloneName.test(d.name))
+    const cluster: DropletGroup = { droplets, base, clones, others, snapshot, loadBalancer }
     this.known = { ...cluster, readAt: Date.now() }
     return cluster
   }
@@ -249,16 +337,26 @@ export class DigitalOceanTarget implements Target {
   describe(): DropletClusterDescription {
     const s = this.settings
     const { droplets = [], base, snapshot, loadBalancer, readAt } = this.known
+    const t = s.template
     return {
+      mode: t ? 'template' : 'base',
       tag: s.tag,
-      baseDroplet: s.baseDroplet,
-      snapshot: s.snapshot,
-      clonePrefix: s.clonePrefix,
+      baseDroplet: s.baseDroplet ?? '',
+      snapshot: s.snapshot ?? '',
+      clonePrefix: this.names.prefix,
+      ...(t
+        ? {
+            template: {
+              ...t,
+              userData: t.userData === undefined ? undefined : `(${Buffer.byteLength(t.userData)} bytes)`,
+            },
+          }
+        : {}),
       loadBalancer: s.loadBalancer ?? '',
       droplets,
       base: base ?? null,
-      region: base?.region.slug ?? '',
-      size: base ? (base.size_slug ?? base.size.slug) : '',
+      region: t ? t.region : (base?.region.slug ?? ''),
+      size: t ? t.size : base ? (base.size_slug ?? base.size.slug) : '',
       snapshotImageId: snapshot?.id ?? 0,
       loadBalancerId: loadBalancer?.id ?? '',
       readAt,
@@ -268,7 +366,7 @@ export class DigitalOceanTarget implements Target {
   // ─── Scale up ────────────────────────────────────────────────────────────
 
   private async scaleUp(
-    cluster: Cluster,
+    cluster: DropletGroup,
     from: number,
     to: number,
     plan: ScalePlan,
@@ -276,7 +374,12 @@ export class DigitalOceanTarget implements Target {
   ): Promise<ScaleResult> {
     const count = to - from
     const names = await this.freeNames(cluster, count, signal)
-    plan.progress?.(`creating ${count} clone(s) of ${cluster.base.name}: ${names.join(', ')}`)
+    const t = this.settings.template
+    plan.progress?.(
+      cluster.base
+        ? `creating ${count} clone(s) of ${cluster.base.name}: ${names.join(', ')}`
+        : `creating ${count} droplet(s) from the template (${t?.size} in ${t?.region}, image ${t?.image}): ${names.join(', ')}`,
+    )
     const results = await Promise.allSettled(
       names.map((name) => this.addClone(cluster, name, to, plan, signal)),
     )
@@ -286,7 +389,7 @@ export class DigitalOceanTarget implements Target {
     )
     if (failures.length > 0) {
       throw new TargetError(
-        `${failures.length} of ${count} new clone(s) failed${added.length ? ` (${added.length} added)` : ''}: ${failures.join('; ')}`,
+        `${failures.length} of ${count} new ${cluster.base ? 'clone' : 'droplet'}(s) failed${added.length ? ` (${added.length} added)` : ''}: ${failures.join('; ')}`,
         { code: failures.every((f) => f.includes('never became active')) ? 'E_DO_BOOT_TIMEOUT' : 'E_TARGET' },
       )
     }
@@ -295,10 +398,10 @@ export class DigitalOceanTarget implements Target {
   }
 
   /**
-   * `count` names `<prefix>NNN` above the highest clone number in the group that no droplet in
-   * the account has (one `GET /v2/droplets?name=` per candidate).
+   * `count` names `<prefix>NNN` (template mode: by the pattern) above the highest clone number
+   * in the group that no droplet in the account has (one `GET /v2/droplets?name=` per candidate).
    */
-  private async freeNames(cluster: Cluster, count: number, signal: AbortSignal): Promise<string[]> {
+  private async freeNames(cluster: DropletGroup, count: number, signal: AbortSignal): Promise<string[]> {
     let n = 0
     for (const d of cluster.droplets) {
       const m = this.cloneName.exec(d.name)
@@ -307,23 +410,34 @@ export class DigitalOceanTarget implements Target {
     const names: string[] = []
     while (names.length < count) {
       n++
-      const name = `${this.settings.clonePrefix}${String(n).padStart(3, '0')}`
+      const name = formatName(this.names, n)
       const taken = await this.client.listDroplets({ name }, { signal })
       if (taken.length === 0) names.push(name)
     }
     return names
   }
 
-  /** Creates one clone, waits for it, attaches it. Resolves to undefined when a racing operation made it surplus (deleted again). */
-  private async addClone(
-    cluster: Cluster,
-    name: string,
-    to: number,
-    plan: ScalePlan,
-    signal: AbortSignal,
-  ): Promise<Droplet | undefined> {
+  /** What `POST /v2/droplets` gets for a new droplet named `name`. */
+  private createRequest(cluster: DropletGroup, name: string): DropletCreateRequest {
     const s = this.settings
-    const base = cluster.base
+    const t = s.template
+    if (t) {
+      // The group's tag first: a template without it made droplets outside the group (seed 002).
+      return {
+        name,
+        region: t.region,
+        size: t.size,
+        image: t.image,
+        ...(t.vpcUuid ? { vpc_uuid: t.vpcUuid } : {}),
+        ...(t.sshKeys.length > 0 ? { ssh_keys: t.sshKeys } : {}),
+        ...(t.userData !== undefined ? { user_data: t.userData } : {}),
+        monitoring: t.monitoring,
+        ...(t.ipv6 ? { ipv6: true } : {}),
+        ...(t.backups ? { backups: true } : {}),
+        tags: [...new Set([s.tag, ...t.tags])],
+      }
+    }
+    const base = cluster.base!
     // The base's tags, without seed 000's cooldown marker (`scaling-<prefix>-<time>`) and the
     // drop-in's lock claims (`scaling-…`), plus the group's.
     const tags = [
@@ -332,20 +446,29 @@ export class DigitalOceanTarget implements Target {
         ...base.tags.filter((t) => !t.startsWith('scaling-') && !t.startsWith(CREATE_MARKER)),
       ]),
     ]
-    let droplet = await this.client.createDroplet(
-      {
-        name,
-        region: base.region.slug,
-        size: base.size_slug ?? base.size.slug,
-        image: cluster.snapshot.id,
-        ...(base.vpc_uuid ? { vpc_uuid: base.vpc_uuid } : {}),
-        ...(s.sshKeys.length > 0 ? { ssh_keys: s.sshKeys } : {}),
-        ...(s.userData !== undefined ? { user_data: s.userData } : {}),
-        monitoring: true,
-        tags,
-      },
-      { signal },
-    )
+    return {
+      name,
+      region: base.region.slug,
+      size: base.size_slug ?? base.size.slug,
+      image: cluster.snapshot!.id,
+      ...(base.vpc_uuid ? { vpc_uuid: base.vpc_uuid } : {}),
+      ...(s.sshKeys.length > 0 ? { ssh_keys: s.sshKeys } : {}),
+      ...(s.userData !== undefined ? { user_data: s.userData } : {}),
+      monitoring: true,
+      tags,
+    }
+  }
+
+  /** Creates one clone, waits for it, attaches it. Resolves to undefined when a racing operation made it surplus (deleted again). */
+  private async addClone(
+    cluster: DropletGroup,
+    name: string,
+    to: number,
+    plan: ScalePlan,
+    signal: AbortSignal,
+  ): Promise<Droplet | undefined> {
+    const s = this.settings
+    let droplet = await this.client.createDroplet(this.createRequest(cluster, name), { signal })
     // Re-list the group: a racing Tide (or drop-in invocation) may have created droplets too.
     // The higher id yields, whoever looks: ours goes if an older droplet has its name, or if
     // more than `to` droplets are older than or equal to it. Each create is followed by its
@@ -425,7 +548,7 @@ export class DigitalOceanTarget implements Target {
   // ─── Scale down ──────────────────────────────────────────────────────────
 
   private async scaleDown(
-    cluster: Cluster,
+    cluster: DropletGroup,
     from: number,
     to: number,
     plan: ScalePlan,
@@ -433,8 +556,13 @@ export class DigitalOceanTarget implements Target {
   ): Promise<ScaleResult> {
     const candidates = cluster.clones.filter((c) => !this.removing.has(c.id))
     if (candidates.length === 0) {
+      const others = cluster.others.length
+        ? `${cluster.others.length} tagged droplet(s) are not named ${showPattern(this.names)}`
+        : ''
       throw new NoChangeError(
-        `no clone to remove: ${cluster.base.name} is the base${cluster.others.length ? ` and ${cluster.others.length} tagged droplet(s) are not clones named ${this.settings.clonePrefix}NNN` : ''}`,
+        cluster.base
+          ? `no clone to remove: ${cluster.base.name} is the base${others ? ` and ${others}` : ''}`
+          : `no droplet to remove: ${others || 'none is left'}`,
       )
     }
     const ordered = await this.order(candidates, plan.victims ?? [], signal)
@@ -501,7 +629,7 @@ export class DigitalOceanTarget implements Target {
   }
 
   private async removeClone(
-    cluster: Cluster,
+    cluster: DropletGroup,
     droplet: Droplet,
     plan: ScalePlan,
     signal: AbortSignal,
@@ -541,7 +669,7 @@ export class DigitalOceanTarget implements Target {
    * balancer's ids). Failures of one clone are logged and do not stop the others.
    */
   async finishPending(
-    cluster: Cluster,
+    cluster: DropletGroup,
     options: { wait?: boolean; now?: number; signal?: AbortSignal } = {},
   ): Promise<string[]> {
     const { signal } = options
@@ -614,7 +742,7 @@ export class DigitalOceanTarget implements Target {
       state,
       createdAt: Date.parse(d.created_at),
       ...(address ? { address: this.settings.port ? `${address}:${this.settings.port}` : address } : {}),
-      detail: `${d.name}${isBase ? ' (base droplet, never removed)' : isClone ? '' : ` (not a clone named ${this.settings.clonePrefix}NNN: never removed)`}${state === 'failed' ? ` status ${d.status}` : ''}`,
+      detail: `${d.name}${isBase ? ' (base droplet, never removed)' : isClone ? '' : ` (not named ${showPattern(this.names)}: never removed)`}${state === 'failed' ? ` status ${d.status}` : ''}`,
     }
     if (!isClone) instance.protected = true
     return instance
@@ -628,11 +756,7 @@ export class DigitalOceanTarget implements Target {
     )
   }
 
-  private countRemoving(cluster: Pick<Cluster, 'droplets'>): number {
+  private countRemoving(cluster: Pick<DropletGroup, 'droplets'>): number {
     return cluster.droplets.filter((d) => this.removing.has(d.id)).length
   }
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }

@@ -1,10 +1,12 @@
 /**
  * Seed 002 end to end: do-scaler's shipped configuration (conf.d/web.cfg with mem_avail.json,
- * loadavg.json and down.json), converted by `tide import do-scaler`, run by a real Tide daemon
- * against the DigitalOcean emulator whose droplets serve do-agent metrics. Low available memory
- * adds a droplet (cloned from the base, with the template's SSH keys); plenty of memory and low
- * load removes one — the oldest clone, as do-scaler destroyed the first droplet listed — and
- * the group never goes below the `[digitalocean_destroy_droplet] min`.
+ * loadavg.json and down.json, and the droplet template conf.d/droplets/web.json), converted by
+ * `tide import do-scaler` and run as it comes out (nothing to set by hand but the token) by a
+ * real Tide daemon against the DigitalOcean emulator, whose droplets serve do-agent metrics.
+ * The group is the droplets do-scaler made (`web-1`, `web-2`). Low available memory adds one,
+ * created from the template (size, image, region, SSH keys, tags); plenty of memory and low load
+ * removes one — the oldest, as do-scaler destroyed the first droplet listed — and the group
+ * never goes below the `[digitalocean_destroy_droplet] min`.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -23,15 +25,17 @@ type Json = Record<string, any>
 
 const SHIPPED = fileURLToPath(new URL('../../../src/import/do-scaler/testdata/shipped', import.meta.url))
 const GiB = 1024 ** 3
-const ENV = ['DIGITALOCEAN_TOKEN', 'DIGITALOCEAN_API_URL', 'TIDE_BASE_DROPLET_WEB', 'TIDE_SNAPSHOT_WEB']
+const ENV = ['DIGITALOCEAN_TOKEN', 'DIGITALOCEAN_API_URL']
+/** The template's `image` (conf.d/droplets/web.json): a private image of the account. */
+const IMAGE = 12345678
 
 describe('tide import do-scaler, then tide run, on a droplet cluster', () => {
   const em = new DigitalOceanEmulator({ agents: true, bootDelay: 50 })
   const dir = mkdtempSync(join(tmpdir(), 'tide-do-scaler-'))
   const saved = new Map(ENV.map((k) => [k, process.env[k]]))
   let daemon: TestDaemon | undefined
-  let base: EmDroplet
   let first: EmDroplet
+  let second: EmDroplet
   let load = { free: 0.5 * GiB, cached: 0.5 * GiB, load: 0.3 }
 
   /** Every droplet of the group reports `load` (new ones too, once their agent is up). */
@@ -54,22 +58,13 @@ describe('tide import do-scaler, then tide run, on a droplet cluster', () => {
 
   before(async () => {
     await em.start()
-    base = em.addDroplet({
-      name: 'web-base',
-      tags: ['web', 'autoscaled'],
-      region: 'sfo2',
-      size: 's-2vcpu-4gb',
-      createdAt: Date.now() - 3_600_000,
-    })
-    first = em.addDroplet({ name: 'web-001', tags: ['web', 'autoscaled'], createdAt: Date.now() - 60_000 })
-    em.addSnapshot({ name: 'web-snap', regions: ['sfo2'] })
+    em.addImage({ id: IMAGE, name: 'web-image', type: 'custom', regions: ['sfo2'] })
+    // What do-scaler left: droplets from the template, named by `"web-{}".format(count + 1)`.
+    const made = { tags: ['web', 'autoscaled'], region: 'sfo2', size: 's-2vcpu-4gb', imageId: IMAGE }
+    first = em.addDroplet({ ...made, name: 'web-1', createdAt: Date.now() - 3_600_000 })
+    second = em.addDroplet({ ...made, name: 'web-2', createdAt: Date.now() - 60_000 })
     report()
-    Object.assign(process.env, {
-      DIGITALOCEAN_TOKEN: em.token,
-      DIGITALOCEAN_API_URL: em.url,
-      TIDE_BASE_DROPLET_WEB: 'web-base',
-      TIDE_SNAPSHOT_WEB: 'web-snap',
-    })
+    Object.assign(process.env, { DIGITALOCEAN_TOKEN: em.token, DIGITALOCEAN_API_URL: em.url })
   })
   after(async () => {
     await daemon?.stop()
@@ -81,8 +76,9 @@ describe('tide import do-scaler, then tide run, on a droplet cluster', () => {
     }
   })
 
-  it('scales up on low available memory and down, oldest clone first, to the min', async () => {
+  it('scales up from the template on low available memory, and down, oldest first, to the min', async () => {
     const { config } = convertDoScaler(SHIPPED)
+    assert.ok(!JSON.stringify(config).includes('${'), 'no variable to set but the token')
     const file = join(dir, 'tide.yaml')
     writeFileSync(file, stringify(config))
     await waitFor('the do-agents to serve', 5_000, () => em.agentAddress(first.id) !== undefined)
@@ -96,33 +92,32 @@ describe('tide import do-scaler, then tide run, on a droplet cluster', () => {
     })
 
     // mem_avail.json: mean(MemFree + Cached) 1 GiB <= 1.93 GiB → one more droplet.
-    await waitFor('web-002', 20_000, () => {
+    await waitFor('web-3', 20_000, () => {
       report()
-      return em.dropletByName('web-002') !== undefined
+      return em.dropletByName('web-3') !== undefined
     })
     load = { free: 3 * GiB, cached: 0.5 * GiB, load: 0.1 } // down.json holds: every condition
     report()
-    const added = em.dropletByName('web-002')!
-    assert.equal(added.region, 'sfo2', "the base's region")
-    assert.equal(added.size, 's-2vcpu-4gb', "the base's size")
-    assert.deepEqual(
-      added.sshKeys,
-      ['3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa'],
-      "the template's SSH keys",
-    )
-    assert.ok(added.tags.includes('web'))
+    // The template (conf.d/droplets/web.json), as do-scaler's POST /v2/droplets had it.
+    const added = em.dropletByName('web-3')!
+    assert.equal(added.region, 'sfo2')
+    assert.equal(added.size, 's-2vcpu-4gb')
+    assert.equal(added.imageId, IMAGE)
+    assert.deepEqual(added.sshKeys, ['3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa'])
+    assert.deepEqual([...added.tags].sort(), ['autoscaled', 'web'])
+    assert.equal(added.monitoring, true, 'do-agent installed')
 
-    // down.json: the oldest clone goes (do-scaler destroyed the first listed), never the base.
-    await waitFor('web-001 to be removed', 30_000, () => {
+    // down.json: the oldest goes (do-scaler destroyed the first listed).
+    await waitFor('web-1 to be removed', 30_000, () => {
       report()
       return em.droplet(first.id) === undefined
     })
-    assert.ok(em.droplet(base.id), 'the base droplet is never removed')
-    assert.ok(em.droplet(added.id), 'the newer clone stays')
+    assert.ok(em.droplet(second.id) && em.droplet(added.id), 'the newer ones stay')
     // At min 2 ([digitalocean_destroy_droplet] min) nothing more goes, however idle.
     await new Promise((r) => setTimeout(r, 1500))
     report()
-    assert.deepEqual(names(), ['web-002', 'web-base'])
+    assert.deepEqual(names(), ['web-2', 'web-3'])
+    assert.equal(em.calls('POST', '/v2/droplets').length, 1, 'one droplet created, no duplicate')
     assert.deepEqual(em.violations, [], 'every request and answer follows the API definition')
   })
 })

@@ -142,6 +142,75 @@ describe('DigitalOcean emulator against the official API definition', () => {
     }
   })
 
+  it('creates from an image slug or id with SSH keys, user data, VPC, IPv6 and backups, as the API stores them', async () => {
+    const own = em.addImage({ id: 12345678, name: 'web-image', type: 'custom', regions: ['sfo2'] })
+    const fromSlug = await client.createDroplet({
+      name: 'tpl-1',
+      region: 'sfo2',
+      size: 's-2vcpu-4gb',
+      image: 'debian-12-x64',
+      ssh_keys: [289794, '3b:16:e4:bf:8b:00:8b:b8:59:8c:a9:d3:f0:19:fa:45'],
+      user_data: '#cloud-config\nruncmd:\n  - touch /test.txt\n',
+      vpc_uuid: '5a4981aa-9653-4bd1-bef5-d6bff52042e4',
+      ipv6: true,
+      backups: true,
+      monitoring: true,
+      tags: ['tpl', 'env:prod'],
+    })
+    // The droplet as the API shows it: the public image it was made from, its features.
+    assert.equal(fromSlug.image.slug, 'debian-12-x64')
+    assert.equal(fromSlug.image.public, true)
+    assert.equal(typeof fromSlug.image.id, 'number')
+    assert.deepEqual(fromSlug.features, ['backups', 'ipv6', 'monitoring', 'private_networking'])
+    assert.equal(fromSlug.vpc_uuid, '5a4981aa-9653-4bd1-bef5-d6bff52042e4')
+    assert.deepEqual(fromSlug.tags, ['tpl', 'env:prod'])
+    assert.ok(fromSlug.next_backup_window, 'a backup window once backups are on')
+    const active = await client.getDroplet(fromSlug.id)
+    assert.equal(active?.networks.v6?.length, 1, 'an IPv6 address once active')
+    // What the API keeps but does not show (the metadata service serves user data to the droplet).
+    const stored = em.droplet(fromSlug.id)!
+    assert.deepEqual(stored.sshKeys, [289794, '3b:16:e4:bf:8b:00:8b:b8:59:8c:a9:d3:f0:19:fa:45'])
+    assert.equal(stored.userData, '#cloud-config\nruncmd:\n  - touch /test.txt\n')
+    assert.equal(stored.imageId, 'debian-12-x64')
+    // A public image by id, a private one by id.
+    const byId = await client.createDroplet({
+      name: 'tpl-2',
+      region: 'sfo2',
+      size: 's-1vcpu-1gb',
+      image: fromSlug.image.id!,
+    })
+    assert.equal(byId.image.slug, 'debian-12-x64')
+    const fromOwn = await client.createDroplet({
+      name: 'tpl-3',
+      region: 'sfo2',
+      size: 's-1vcpu-1gb',
+      image: own.id,
+    })
+    assert.equal(fromOwn.image.name, 'web-image')
+    assert.equal(fromOwn.image.public, false)
+    assert.deepEqual(fromOwn.features, ['private_networking'], 'monitoring off unless asked')
+    assert.deepEqual(em.violations, [])
+  })
+
+  it('refuses an unknown image, an image outside the region, and user data over 64 KiB with 422', async () => {
+    const refused = async (body: Record<string, unknown>) => {
+      const res = await fetch(`${em.url}/v2/droplets`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${em.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'bad-1', region: 'nyc3', size: 's-1vcpu-1gb', ...body }),
+      })
+      assert.equal(res.status, 422)
+      return ((await res.json()) as { message: string }).message
+    }
+    assert.match(await refused({ image: 'no-such-slug' }), /invalid image/)
+    assert.match(await refused({ image: 99 }), /invalid image/)
+    const far = em.addSnapshot({ name: 'far', regions: ['sgp1'] })
+    assert.match(await refused({ image: far.id }), /not available in nyc3/)
+    assert.match(await refused({ image: 'ubuntu-24-04-x64', user_data: 'x'.repeat(64 * 1024 + 1) }), /64 KiB/)
+    assert.equal(em.dropletByName('bad-1'), undefined)
+    assert.deepEqual(em.violations, [])
+  })
+
   it('rejects a wrong token with 401 and the definition’s error shape', async () => {
     const res = await fetch(`${em.url}/v2/droplets`, { headers: { authorization: 'Bearer nope' } })
     assert.equal(res.status, 401)

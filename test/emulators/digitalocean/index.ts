@@ -79,6 +79,10 @@ export interface EmDroplet {
   vpcUuid: string
   sshKeys: Array<number | string>
   monitoring: boolean
+  /** Created with `ipv6: true`: a public IPv6 once active. */
+  ipv6?: boolean
+  /** Created with `backups: true`. */
+  backups?: boolean
   userData?: string
   createdAt: number
   /** When it becomes active; undefined: never. */
@@ -139,6 +143,36 @@ interface Pending {
   rule: FaultRule
   left: number
 }
+
+/**
+ * Public images a create may name by slug or id (`image` in components.schemas.droplet_create:
+ * "the image ID of a public or private image or the slug identifier for a public image").
+ * Images added with `addImage({ public: true, slug })` are found too.
+ */
+const PUBLIC_IMAGES: ReadonlyArray<{
+  id: number
+  slug: string
+  name: string
+  distribution: string
+  type: 'base' | 'snapshot'
+}> = [
+  { id: 6918990, slug: 'ubuntu-24-04-x64', name: '24.04 (LTS) x64', distribution: 'Ubuntu', type: 'base' },
+  { id: 6918991, slug: 'ubuntu-22-04-x64', name: '22.04 (LTS) x64', distribution: 'Ubuntu', type: 'base' },
+  { id: 6918992, slug: 'ubuntu-20-04-x64', name: '20.04 (LTS) x64', distribution: 'Ubuntu', type: 'base' },
+  { id: 6918993, slug: 'debian-12-x64', name: '12 x64', distribution: 'Debian', type: 'base' },
+  { id: 6918994, slug: 'rockylinux-9-x64', name: '9 x64', distribution: 'Rocky Linux', type: 'base' },
+  {
+    id: 6918995,
+    slug: 'docker-20-04',
+    name: 'Docker on Ubuntu 20.04',
+    distribution: 'Ubuntu',
+    type: 'snapshot',
+  }, // a 1-Click app
+]
+/** Regions public images are in. */
+const REGIONS = ['nyc1', 'nyc3', 'sfo2', 'sfo3', 'ams3', 'fra1', 'lon1', 'sgp1', 'tor1', 'blr1', 'syd1']
+/** components.schemas.droplet_create.user_data: "may not exceed 64 KiB". */
+const USER_DATA_MAX = 64 * 1024
 
 const SIZES: Record<string, { memory: number; vcpus: number; disk: number; price: number }> = {
   's-1vcpu-1gb': { memory: 1024, vcpus: 1, disk: 25, price: 6 },
@@ -264,15 +298,18 @@ export class DigitalOceanEmulator {
     return this.addImage({ name: spec.name, type: 'snapshot', public: false, regions: spec.regions })
   }
 
+  /** An image; `id` gives it that id (a template's `image: 12345678`). */
   addImage(spec: {
+    id?: number
     name: string
     type?: EmImage['type']
     public?: boolean
     regions?: string[]
     slug?: string
   }): EmImage {
+    if (spec.id !== undefined && this.imageMap.has(spec.id)) throw new Error(`image ${spec.id} exists`)
     const image: EmImage = {
-      id: this.nextImageId++,
+      id: spec.id ?? this.nextImageId++,
       name: spec.name,
       type: spec.type ?? 'snapshot',
       public: spec.public ?? false,
@@ -755,12 +792,16 @@ export class DigitalOceanEmulator {
       return unprocessable(`size ${JSON.stringify(req.size)} is invalid`)
     if (typeof req.region !== 'string') return unprocessable('region is required')
     const image = req.image
-    if (typeof image === 'number') {
-      const found = this.imageMap.get(image)
-      if (!found) return unprocessable(`You specified an invalid image for Droplet creation.`)
-      if (!found.regions.includes(req.region))
-        return unprocessable(`image ${image} is not available in ${req.region}`)
-    } else if (typeof image !== 'string') return unprocessable('image is required')
+    if (typeof image !== 'number' && typeof image !== 'string') return unprocessable('image is required')
+    // A number is any image's id; a string is a public image's slug (a private image has none).
+    const found = this.findImage(image)
+    if (!found) return unprocessable(`You specified an invalid image for Droplet creation.`)
+    if (!found.regions.includes(req.region))
+      return unprocessable(`image ${JSON.stringify(image)} is not available in ${req.region}`)
+    if (typeof req.user_data === 'string' && Buffer.byteLength(req.user_data) > USER_DATA_MAX)
+      return unprocessable('user_data may not exceed 64 KiB')
+    if (req.ipv6 === true && req.public_networking === false)
+      return unprocessable('ipv6 must be false when public_networking is false')
     const now = this.now()
     const created = names.map((name) => {
       let never = this.neverActiveNames.has(name)
@@ -779,6 +820,8 @@ export class DigitalOceanEmulator {
         vpcUuid: typeof req.vpc_uuid === 'string' ? req.vpc_uuid : '760e09ef-dc84-11e8-981e-3cfdfeaae000',
         sshKeys: Array.isArray(req.ssh_keys) ? (req.ssh_keys as Array<number | string>) : [],
         monitoring: req.monitoring === true,
+        ipv6: req.ipv6 === true,
+        backups: req.backups === true,
         userData: typeof req.user_data === 'string' ? req.user_data : undefined,
         createdAt: now,
         activeAt: never ? undefined : now + this.options.bootDelay,
@@ -793,6 +836,39 @@ export class DigitalOceanEmulator {
     if (typeof req.name === 'string')
       return { status: 202, body: { droplet: this.dropletJson(created[0]!), links } }
     return { status: 202, body: { droplets: created.map((x) => this.dropletJson(x)), links } }
+  }
+
+  /**
+   * The image a create names: an id (private or public), or a public image's slug. Stored by
+   * what the request said (`imageId`), as the droplet's `image` object shows it.
+   */
+  private findImage(
+    ref: number | string,
+  ): { id: number; slug: string | null; regions: string[]; json: Record<string, unknown> } | undefined {
+    const own = [...this.imageMap.values()].find((i) =>
+      typeof ref === 'number' ? i.id === ref : i.public && i.slug === ref,
+    )
+    if (own) return { id: own.id, slug: own.slug, regions: own.regions, json: this.imageJson(own) }
+    const pub = PUBLIC_IMAGES.find((i) => (typeof ref === 'number' ? i.id === ref : i.slug === ref))
+    if (!pub) return undefined
+    return {
+      id: pub.id,
+      slug: pub.slug,
+      regions: REGIONS,
+      json: {
+        id: pub.id,
+        name: pub.name,
+        distribution: pub.distribution,
+        slug: pub.slug,
+        public: true,
+        regions: REGIONS,
+        created_at: '2024-04-24T00:00:00Z',
+        type: pub.type,
+        min_disk_size: 15,
+        size_gigabytes: 2.34,
+        status: 'available',
+      },
+    }
   }
 
   private newDroplet(fields: Omit<EmDroplet, 'id' | 'privateIp' | 'publicIp'>): EmDroplet {
@@ -935,7 +1011,14 @@ export class DigitalOceanEmulator {
   private dropletJson(x: EmDroplet): Record<string, unknown> {
     const size = SIZES[x.size] ?? SIZES['s-1vcpu-1gb']!
     const active = this.dropletStatus(x) === 'active'
-    const image = typeof x.imageId === 'number' ? this.imageMap.get(x.imageId) : undefined
+    const image = this.findImage(x.imageId)?.json
+    const features = [
+      ...(x.backups ? ['backups'] : []),
+      ...(x.ipv6 ? ['ipv6'] : []),
+      ...(x.monitoring ? ['monitoring'] : []),
+      'private_networking',
+    ]
+    const created = new Date(x.createdAt)
     return {
       id: x.id,
       name: x.name,
@@ -946,25 +1029,32 @@ export class DigitalOceanEmulator {
       status: active ? 'active' : 'new',
       kernel: null,
       created_at: new Date(x.createdAt).toISOString(),
-      features: x.monitoring ? ['monitoring', 'private_networking'] : ['private_networking'],
+      features,
       backup_ids: [],
-      next_backup_window: null,
+      next_backup_window: x.backups
+        ? {
+            start: new Date(
+              Date.UTC(created.getUTCFullYear(), created.getUTCMonth(), created.getUTCDate() + 1),
+            ).toISOString(),
+            end: new Date(
+              Date.UTC(created.getUTCFullYear(), created.getUTCMonth(), created.getUTCDate() + 1, 23),
+            ).toISOString(),
+          }
+        : null,
       snapshot_ids: [],
-      image: image
-        ? this.imageJson(image)
-        : {
-            id: 6918990,
-            name: '24.04 (LTS) x64',
-            distribution: 'Ubuntu',
-            slug: typeof x.imageId === 'string' ? x.imageId : 'ubuntu-24-04-x64',
-            public: true,
-            regions: [x.region],
-            created_at: '2024-04-24T00:00:00Z',
-            type: 'base',
-            min_disk_size: 15,
-            size_gigabytes: 2.34,
-            status: 'available',
-          },
+      image: image ?? {
+        id: 6918990,
+        name: '24.04 (LTS) x64',
+        distribution: 'Ubuntu',
+        slug: typeof x.imageId === 'string' ? x.imageId : 'ubuntu-24-04-x64',
+        public: true,
+        regions: [x.region],
+        created_at: '2024-04-24T00:00:00Z',
+        type: 'base',
+        min_disk_size: 15,
+        size_gigabytes: 2.34,
+        status: 'available',
+      },
       volume_ids: [],
       size: {
         slug: x.size,
@@ -985,7 +1075,16 @@ export class DigitalOceanEmulator {
               { ip_address: x.privateIp, netmask: '255.255.0.0', gateway: '', type: 'private' },
               { ip_address: x.publicIp, netmask: '255.255.240.0', gateway: '127.0.0.1', type: 'public' },
             ],
-            v6: [],
+            v6: x.ipv6
+              ? [
+                  {
+                    ip_address: `2604:a880:400:d1::${x.id.toString(16)}`,
+                    netmask: 64,
+                    gateway: '2604:a880:400:d1::1',
+                    type: 'public',
+                  },
+                ]
+              : [],
           }
         : { v4: [], v6: [] },
       region: {

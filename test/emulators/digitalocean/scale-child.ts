@@ -3,6 +3,7 @@
  * against the API at argv[2] (token from DIGITALOCEAN_TOKEN), printing progress lines.
  * The test kills it with SIGKILL mid-operation.
  * Usage: node --import tsx scale-child.ts <api_url> <to> [config JSON]
+ * (config JSON with a `template` scales a template group: no base droplet or snapshot)
  */
 import {
   createDigitalOceanTarget,
@@ -10,17 +11,19 @@ import {
 } from '../../../src/targets/digitalocean/index.js'
 
 const [apiUrl, to, extra] = process.argv.slice(2)
+const overrides = extra ? (JSON.parse(extra) as Record<string, unknown>) : {}
+// A `template` in the overrides replaces the base-droplet settings (one way to make droplets).
+const base =
+  'template' in overrides ? {} : { base_droplet: 'web-base', snapshot: 'web-snapshot', clone_prefix: 'web-' }
 const config = digitaloceanTargetSchema.parse({
   kind: 'digitalocean',
   api_url: apiUrl,
   tag: 'web',
-  base_droplet: 'web-base',
-  snapshot: 'web-snapshot',
-  clone_prefix: 'web-',
+  ...base,
   load_balancer: 'web-lb',
   poll: '50ms',
   drain: '0s',
-  ...(extra ? (JSON.parse(extra) as object) : {}),
+  ...overrides,
 })
 const target = createDigitalOceanTarget('web', config)
 const controller = new AbortController()
