@@ -269,6 +269,16 @@ function crossCheck(raw: unknown): ConfigProblem[] {
         })
       }
     }
+    const target = isRecord(value.target) ? value.target : undefined
+    if (min === 0 && target?.kind === 'digitalocean' && target.base_droplet !== undefined) {
+      problems.push({
+        path: `${at}.min`,
+        message:
+          `is 0 but group ${name} clones the base droplet ${JSON.stringify(target.base_droplet)}, which is never ` +
+          'removed, so the group never goes below 1: set min: 1, or create droplets from `target.template` to let it reach zero',
+        value: 0,
+      })
+    }
     // Port 0 (any free port, used by tests) never collides.
     const routePort = route === undefined ? undefined : trySplit(route)?.port
     if (route !== undefined && routePort !== undefined && routePort !== 0) {

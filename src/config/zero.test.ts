@@ -29,6 +29,27 @@ groups:
     )
   })
 
+  test('min 0 on a droplet cluster that clones a base droplet is refused: the base is never removed', () => {
+    const got = problems(`
+groups:
+  web:
+    min: 0
+    max: 3
+    target: { kind: digitalocean, token: t, tag: web, base_droplet: web-base, snapshot: web-snap }
+    route: { listen: 127.0.0.1:0 }
+    policies: [{ kind: idle, after: 10s }]
+`)
+    assert.deepEqual(got, [
+      {
+        path: 'groups.web.min',
+        message:
+          'is 0 but group web clones the base droplet "web-base", which is never removed, so the group never goes ' +
+          'below 1: set min: 1, or create droplets from `target.template` to let it reach zero',
+        value: 0,
+      },
+    ])
+  })
+
   test('min 0 with a route and an idle policy is valid', () => {
     const got = problems(`
 groups:

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import Database from 'better-sqlite3'
 import fc from 'fast-check'
-import { SERIES_QUERY, Store } from './store.js'
+import { PRUNE_METRICS, SERIES_QUERY, Store } from './store.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tide-store-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -172,6 +172,18 @@ describe('store', () => {
     )
   })
 
+  test('pruning metric history uses the time index instead of reading the whole table', () => {
+    const path = join(dir, 'prune-plan.db')
+    Store.open(path).close()
+    const db = new Database(path, { readonly: true })
+    const plan = db.prepare(`EXPLAIN QUERY PLAN ${PRUNE_METRICS}`).all(0) as Array<{ detail: string }>
+    db.close()
+    assert.ok(
+      plan.some((p) => /USING (COVERING )?INDEX metric_history_time \(at<\?\)/.test(p.detail)),
+      JSON.stringify(plan),
+    )
+  })
+
   test('series: the range query uses the (group, time) index instead of reading the whole group', () => {
     const path = join(dir, 'plan.db')
     Store.open(path).close()
@@ -227,8 +239,12 @@ describe('store', () => {
       .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'metric_history'")
       .pluck()
       .all()
-    assert.deepEqual(indexes.sort(), ['metric_history_group_at', 'metric_history_group_time'])
-    assert.equal(check.pragma('user_version', { simple: true }), 3)
+    assert.deepEqual(indexes.sort(), [
+      'metric_history_group_at',
+      'metric_history_group_time',
+      'metric_history_time',
+    ])
+    assert.equal(check.pragma('user_version', { simple: true }), 4)
     check.close()
   })
 

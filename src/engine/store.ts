@@ -89,6 +89,9 @@ const MIGRATIONS: string[] = [
   // The dashboard's history (series): all metrics of one group over a time range. The index above
   // has `metric` between group and time, so that query would read the group's whole history.
   `CREATE INDEX IF NOT EXISTS metric_history_group_time ON metric_history (group_name, at);`,
+  // pruneMetrics deletes by time alone, every minute: without this it reads the whole table, which
+  // grows with store.history (a predictive group keeps 14 days).
+  `CREATE INDEX IF NOT EXISTS metric_history_time ON metric_history (at);`,
 ]
 
 /** One metric's recorded values, oldest first: `[at (epoch ms), value]`. */
@@ -100,6 +103,9 @@ export type Series = Array<[at: number, value: number]>
  * k = 0 … p-1, i.e. p rows evenly spread, first and last included. Reads the range through the
  * index on (group_name, at).
  */
+/** Drops metric history older than `?` (the daemon runs it every minute). */
+export const PRUNE_METRICS = 'DELETE FROM metric_history WHERE at < ?'
+
 export const SERIES_QUERY = `SELECT metric, at, value FROM (
     SELECT metric, at, value,
            ROW_NUMBER() OVER (PARTITION BY metric ORDER BY at, rowid) - 1 AS i,
@@ -345,7 +351,7 @@ export class Store {
   }
 
   pruneMetrics(before: number): void {
-    this.db.prepare('DELETE FROM metric_history WHERE at < ?').run(before)
+    this.db.prepare(PRUNE_METRICS).run(before)
   }
 
   // ─── receiver cooldowns ─────────────────────────────────────────────────────
