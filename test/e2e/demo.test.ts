@@ -1,7 +1,7 @@
 /**
  * The demo as a user runs it (examples/local.yaml, the demo app, examples/load.js), with only
- * the ports and the store moved: under 50 concurrent clients the group reaches at least 3
- * instances, no request fails, and after the load stops it comes back to 1.
+ * the ports and the store moved: under 50 concurrent clients for 40 s the group reaches at least
+ * 3 instances, no request fails, and within 90 s after the load stops it comes back to 1.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
@@ -25,10 +25,17 @@ describe('demo: examples/local.yaml end to end', () => {
       peak = Math.max(peak, web().ready)
     }, 200)
     try {
-      const load = await runLoad(`http://${tide.routes.web}/`, 50, '20s')
+      // The issue's own terms: 50 clients for 40 s. (20 s was enough on a quiet machine, not while
+      // another suite — Chromium, a Swarm — shared the two cores and slowed instance start-up.)
+      const load = await runLoad(`http://${tide.routes.web}/`, 50, '40s')
       assert.equal(load.failed, 0, `failed requests: ${JSON.stringify({ ...load.statuses, ...load.errors })}`)
       assert.ok(load.ok > 100, `only ${load.ok} requests succeeded`)
-      assert.ok(peak >= 3, `the group reached only ${peak} ready instances under load`)
+      const why = () =>
+        tide.controller
+          .decisions('web', { limit: 20 })
+          .map((d) => `${d.outcome}: ${d.reason}${d.error ? ` (${d.error})` : ''}`)
+          .join('\n')
+      assert.ok(peak >= 3, `the group reached only ${peak} ready instances under load; decisions:\n${why()}`)
       // The demo's scale-down stabilization is 20s; 90s is the promise.
       await waitFor(
         'the group to come back to 1 instance',
