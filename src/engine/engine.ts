@@ -1,7 +1,7 @@
 /**
  * The engine: one GroupRunner per group, behind the Controller interface the API uses.
  */
-import { NotFoundError, TideError } from '../core/errors.js'
+import { NotFoundError } from '../core/errors.js'
 import type {
   Controller,
   DecisionRecord,
@@ -18,29 +18,23 @@ import type { Telemetry } from './telemetry.js'
 export class Engine implements Controller {
   private readonly runners = new Map<string, GroupRunner>()
   private readonly telemetry: Telemetry
-  private readonly reloader?: () => Promise<ReloadSummary>
-  private readonly recorded?: { store: Store; keep: number }
-  private readonly now: () => number
+  private readonly reloader: () => Promise<ReloadSummary>
+  private readonly recorded: { store: Store; keep: number }
 
   /**
    * `reload`: the daemon's config reload (the engine does not know where its config came from).
    * `history`: the store the groups record their metrics in, and how long it keeps them
-   * (`store.history`, ms); without it `history()` answers 404.
+   * (`store.history`, ms).
    */
   constructor(
     runners: GroupRunner[],
     telemetry: Telemetry,
-    options: {
-      reload?: () => Promise<ReloadSummary>
-      history?: { store: Store; keep: number }
-      now?: () => number
-    } = {},
+    options: { reload: () => Promise<ReloadSummary>; history: { store: Store; keep: number } },
   ) {
     for (const runner of runners) this.runners.set(runner.name, runner)
     this.telemetry = telemetry
     this.reloader = options.reload
     this.recorded = options.history
-    this.now = options.now ?? Date.now
   }
 
   private runner(name: string): GroupRunner {
@@ -75,9 +69,7 @@ export class Engine implements Controller {
 
   history(name: string, request: HistoryRequest): GroupHistory {
     this.runner(name)
-    if (!this.recorded)
-      throw new TideError('E_NOT_FOUND', 'this Tide keeps no metric history', { status: 404 })
-    const now = this.now()
+    const now = Date.now()
     const until = request.until ?? now
     // Older rows may still be there until the next prune; the answer covers what is promised.
     const since = Math.max(request.since, now - this.recorded.keep)
@@ -91,10 +83,6 @@ export class Engine implements Controller {
   }
 
   reload(): Promise<ReloadSummary> {
-    if (!this.reloader)
-      return Promise.reject(
-        new TideError('E_NOT_FOUND', 'this Tide has no config file to reload', { status: 404 }),
-      )
     return this.reloader()
   }
 

@@ -19,7 +19,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { TideError } from '../core/errors.js'
 import type { GovernorState } from '../core/types.js'
-import type { DecisionRecord, Outcome, Trigger } from './controller.js'
+import type { DecisionRecord, Outcome, SeriesPoint, Trigger } from './controller.js'
 
 export class StoreError extends TideError {
   constructor(message: string, cause?: unknown) {
@@ -95,7 +95,7 @@ const MIGRATIONS: string[] = [
 ]
 
 /** One metric's recorded values, oldest first: `[at (epoch ms), value]`. */
-export type Series = Array<[at: number, value: number]>
+export type Series = SeriesPoint[]
 
 /**
  * Every series of one group over a time range, each thinned to at most @points rows. Row i of n
